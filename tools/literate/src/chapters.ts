@@ -23,7 +23,11 @@ const COMPONENT = /<(Region|Example)\b([^>]*?)\/?>/g;
 const ATTRIBUTE = /([A-Za-z]+)\s*=\s*"([^"]*)"/g;
 const MD_LINK = /(?<!!)\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g;
 const HTML_LINK = /<a\s[^>]*?href\s*=\s*"([^"]+)"/g;
-const HEADING = /^(#{1,6})\s+(.+?)\s*#*\s*$/;
+/** A reference definition, `[name]: url`, which reference-style links use. */
+const LINK_DEFINITION = /^[ \t]{0,3}\[(?:[^\]\\]|\\.)+\]:[ \t]*<?([^\s>]+)>?/gm;
+/** An explicit anchor in HTML or JSX, `<span id="name">`. */
+const HTML_ID = /<[A-Za-z][^>]*?\sid\s*=\s*"([^"]+)"/g;
+const HEADING = /^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$/;
 
 /**
  * Blanks out what must not be read as references: front matter, fenced
@@ -32,11 +36,56 @@ const HEADING = /^(#{1,6})\s+(.+?)\s*#*\s*$/;
  */
 export function maskNonProse(source: string): string {
   const blank = (s: string) => s.replace(/[^\n]/g, ' ');
-  let text = source.replace(/^---\n[\s\S]*?\n---\n/, blank);
-  text = text.replace(/^([ \t]*)(`{3,}|~{3,})[^\n]*\n[\s\S]*?\n[ \t]*\2[^\n]*$/gm, blank);
+  // A carriage return becomes a space, so CRLF files keep their columns.
+  let text = source.replace(/\r(?=\n)/g, ' ');
+  text = text.replace(/^---[ \t]*\n[\s\S]*?\n---[ \t]*(?:\n|$)/, blank);
+  text = maskFences(text);
   text = text.replace(/\{\/\*[\s\S]*?\*\/\}/g, blank);
-  text = text.replace(/`[^`\n]+`/g, blank);
+  // Inline code: a run of backticks up to the next run of the same length.
+  text = text.replace(/(?<!`)(`+)(?!`)[^\n]*?(?<!`)\1(?!`)/g, blank);
   return text;
+}
+
+/**
+ * Blanks fenced code blocks, fences included. A fence closes only on a line
+ * of the same character at least as long as the opening one; a fence that is
+ * never closed runs to the end of the file, as in CommonMark.
+ */
+function maskFences(text: string): string {
+  const lines = text.split('\n');
+  let fence: { char: string; length: number } | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const m = /^[ \t]*(`{3,}|~{3,})(.*)$/.exec(line);
+    if (fence) {
+      if (m && m[1]![0] === fence.char && m[1]!.length >= fence.length && m[2]!.trim() === '') fence = undefined;
+    } else if (m && !(m[1]![0] === '`' && m[2]!.includes('`'))) {
+      fence = { char: m[1]![0]!, length: m[1]!.length };
+    } else continue;
+    lines[i] = line.replace(/[^\n]/g, ' ');
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The text a heading shows, from its Markdown source: what the site's slugger
+ * sees (links become their text, code loses its backticks, emphasis and tags
+ * go away).
+ */
+export function headingText(source: string): string {
+  return source
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '')
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/<[^>]+>/g, '')
+    .replace(/`+/g, '')
+    .replace(/(\*{1,3}|~~)(?=\S)(.*?\S)\1/g, '$2')
+    .replace(/(?<![A-Za-z0-9])(_{1,3})(?=\S)(.*?\S)\1(?![A-Za-z0-9])/g, '$2')
+    .replace(/\\([\\`*_{}\[\]()#+\-.!<>~|])/g, '$1')
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .trim();
 }
 
 function position(text: string, index: number): { line: number; col: number } {
@@ -67,17 +116,26 @@ export function scanChapter(source: string): ChapterScan {
       refs.push({ kind: 'example', name: attrs.name, ...at });
     }
   }
-  for (const re of [MD_LINK, HTML_LINK]) {
-    for (const m of text.matchAll(re)) refs.push({ kind: 'link', href: m[1]!, ...position(text, m.index) });
+  for (const re of [MD_LINK, HTML_LINK, LINK_DEFINITION]) {
+    for (const m of text.matchAll(re)) {
+      const at = re === LINK_DEFINITION ? m.index + m[0].indexOf('[') : m.index;
+      refs.push({ kind: 'link', href: m[1]!, ...position(text, at) });
+    }
   }
   refs.sort((a, b) => a.line - b.line || a.col - b.col);
 
   const slugger = new GithubSlugger();
   const anchors = new Set<string>(['_top']);
-  for (const line of text.split('\n')) {
-    const h = HEADING.exec(line);
-    if (h) anchors.add(slugger.slug(h[2]!.replace(/`/g, '')));
-  }
+  // Headings are found in the masked text (so a "#" line inside a code
+  // block is no heading) but slugged from the source, where inline code
+  // still holds its words.
+  const sourceLines = source.split('\n');
+  text.split('\n').forEach((line, i) => {
+    if (!HEADING.test(line)) return;
+    const h = HEADING.exec(sourceLines[i]!.replace(/\r$/, ''));
+    if (h) anchors.add(slugger.slug(headingText(h[2]!)));
+  });
+  for (const m of text.matchAll(HTML_ID)) anchors.add(m[1]!);
   return { refs, anchors, problems };
 }
 

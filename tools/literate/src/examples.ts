@@ -135,7 +135,9 @@ export function runExample(root: string, example: Example, onData?: (chunk: stri
       cwd: join(root, example.dir),
       env: {
         ...process.env,
-        PATH: [join(root, example.dir, 'node_modules/.bin'), join(root, 'node_modules/.bin'), process.env.PATH].join(delimiter),
+        // The snippets package's own bin folder first: it holds the MTA's commands
+        // (smtpd, makemap), which must win over any installed system-wide.
+        PATH: [join(root, SNIPPETS_DIR, 'node_modules/.bin'), join(root, 'node_modules/.bin'), process.env.PATH].join(delimiter),
         NO_COLOR: '1',
         FORCE_COLOR: '0',
         TZ: 'UTC',

@@ -4,3 +4,6 @@ export * from './book.ts';
 export * from './regions.ts';
 export * from './examples.ts';
 export * from './chapters.ts';
+export * from './diff.ts';
+export * from './check.ts';
+export * from './scaffold.ts';
