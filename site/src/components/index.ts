@@ -1,0 +1,3 @@
+// What chapters import: `import { Region, Example } from '@book/components';`
+export { default as Region } from './Region.astro';
+export { default as Example } from './Example.astro';
