@@ -60,7 +60,7 @@ if (tally) {
   if (Number(tally[2]) > 0) failures.push('book check');
 } else count(false, 'book check (it printed no totals)');
 
-const build = await run('build the site and the PDF', 'npx', ['pnpm@10', '--filter', '@saf/site', 'build']);
+const build = await run('build the site and the PDF', 'npx', ['-y', 'pnpm@10', '--filter', '@saf/site', 'build']);
 count(build.code === 0, 'build');
 
 const report = join(mkdtempSync(join(tmpdir(), 'saf-vitest-')), 'report.json');
