@@ -68,6 +68,8 @@ export interface TableDecl extends Node {
   backend: string;
   /** The backend's configuration, usually an absolute path; absent for `getpwnam`. */
   path?: string;
+  /** Where the path is written, for errors about the file it names. */
+  pathLoc?: SourceLocation;
   entries?: TableEntries;
 }
 
@@ -81,6 +83,9 @@ export interface PkiDecl extends Node {
   cert?: string;
   key?: string;
   dhe?: 'none' | 'auto' | 'legacy';
+  /** Where the file names are written, for errors about the files. */
+  certLoc?: SourceLocation;
+  keyLoc?: SourceLocation;
 }
 
 /** `ca name cert FILE`. */
@@ -88,6 +93,7 @@ export interface CaDecl extends Node {
   kind: 'ca';
   name: string;
   cert: string;
+  certLoc?: SourceLocation;
 }
 
 // ---------------------------------------------------------------------------

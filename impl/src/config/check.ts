@@ -99,6 +99,26 @@ function checkShape(use: Use, tables: ReadonlyMap<string, TableDecl>): ConfigErr
     use.shape === 'mapping' ? `write its entries as key = value (line ${table.loc.line})` : `write its entries as plain values (line ${table.loc.line})`);
 }
 
+/**
+ * The same check for tables stored in files, once check-files.ts has read
+ * them: the first entry of a file decides whether it is a list or a
+ * mapping, so its shape is known only then.
+ */
+export function checkFileTableShapes(config: Config, shapes: ReadonlyMap<string, 'list' | 'mapping'>): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const tables = new Map(config.tables.filter((t) => t.path !== undefined).map((t) => [t.name, t]));
+  for (const st of config.statements) {
+    for (const use of uses(st)) {
+      const table = use.kind === 'table' ? tables.get(use.name) : undefined;
+      const shape = table && shapes.get(table.name);
+      if (!table || !shape || !use.shape || shape === use.shape) continue;
+      errors.push(new ConfigError(use.loc, `table ${use.name} is a ${shape}, but ${use.role} must be a ${use.shape}`,
+        `the first entry of ${table.path} decides: ${use.shape === 'mapping' ? 'write each line as key value' : 'write one value per line, with nothing after it'}`));
+    }
+  }
+  return errors;
+}
+
 /** `line N`, or `FILE:N` when the declaration is in another (included) file. */
 function where(loc: SourceLocation, from: SourceLocation): string {
   return loc.file === from.file ? `line ${loc.line}` : `${loc.file}:${loc.line}`;

@@ -10,6 +10,7 @@ export class ConfigError extends Error {
   readonly line: number;
   readonly col: number;
   readonly hint: string | undefined;
+  readonly severity: 'error' | 'warning' = 'error';
 
   constructor(loc: SourceLocation, message: string, hint?: string) {
     super(message);
@@ -27,13 +28,27 @@ export class ConfigError extends Error {
   /** `FILE:LINE:COL: message` (`FILE: message` for the file as a whole), and the hint on an indented second line. */
   override toString(): string {
     const where = this.line > 0 ? `${this.file}:${this.line}:${this.col}` : this.file;
-    const first = `${where}: ${this.message}`;
+    const first = `${where}: ${this.severity === 'warning' ? 'warning: ' : ''}${this.message}`;
     return this.hint === undefined ? first : `${first}\n    hint: ${this.hint}`;
   }
 }
 
+/**
+ * Something the file means that the administrator may not expect, but
+ * that is not wrong: printed like an error with "warning:" in front, and
+ * the configuration is still used.
+ */
+export class ConfigWarning extends ConfigError {
+  override readonly severity = 'warning';
+
+  constructor(loc: SourceLocation, message: string, hint?: string) {
+    super(loc, message, hint);
+    this.name = 'ConfigWarning';
+  }
+}
+
 /** Errors in the order the administrator will want to read them: by file, line, column. */
-export function sortErrors(errors: ConfigError[]): ConfigError[] {
+export function sortErrors<E extends ConfigError>(errors: E[]): E[] {
   return [...errors].sort(
     (a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col,
   );

@@ -13,20 +13,25 @@ import { parseConfig, type ParseResult } from './parser.ts';
 import { emptyConfig } from './ast.ts';
 
 export * from './ast.ts';
-export { ConfigError, closestWord, editDistance } from './errors.ts';
+export { ConfigError, ConfigWarning, closestWord, editDistance } from './errors.ts';
+export { checkFiles, type FileAccess } from './check-files.ts';
 export { describeRules, formatConfig, formatStatement } from './format.ts';
 export { Lexer, tokenize, type Token } from './lexer.ts';
 export { MacroTable, parseMacroOverride } from './macros.ts';
 export { parseConfig, type ParseOptions, type ParseResult } from './parser.ts';
 
-/** Reads and parses a file. A file that cannot be read is reported as an error (at line 0), not thrown. */
-export function loadConfig(path: string, options: { macros?: Record<string, string> } = {}): ParseResult {
+/**
+ * Reads and parses a file, and (unless `checkFiles` is false) opens the
+ * files it names, as `smtpd -n` does. A file that cannot be read is
+ * reported as an error (at line 0), not thrown.
+ */
+export function loadConfig(path: string, options: { macros?: Record<string, string>; checkFiles?: boolean } = {}): ParseResult {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-    return { config: emptyConfig(), errors: [new ConfigError({ file: path, line: 0, col: 0 }, `cannot read the configuration: ${reason}`)] };
+    return { config: emptyConfig(), errors: [new ConfigError({ file: path, line: 0, col: 0 }, `cannot read the configuration: ${reason}`)], warnings: [] };
   }
-  return parseConfig(text, { file: path, ...(options.macros && { macros: options.macros }) });
+  return parseConfig(text, { file: path, checkFiles: options.checkFiles ?? true, ...(options.macros && { macros: options.macros }) });
 }

@@ -2,7 +2,7 @@
  * `action NAME METHOD [options]`: how mail selected by a match rule is delivered.
  */
 import type { ActionDecl, Duration, LocalMethod, LocalOptions, RelayOptions } from './ast.ts';
-import { ConfigError, suggest } from './errors.ts';
+import { ConfigError, ConfigWarning, suggest } from './errors.ts';
 import type { Token } from './lexer.ts';
 import type { TokenStream } from './token-stream.ts';
 import { DURATION_HINT, parseDuration } from './units.ts';
@@ -55,6 +55,16 @@ function parseLocalMethod(s: TokenStream, m: Token): LocalMethod {
       // is really named junk must be quoted: `maildir "junk"`.
       const path = s.atValue() ? s.next().text : undefined;
       const junk = s.accept('junk') !== undefined;
+      // `forward-file` is a reserved word here too, so `maildir forward-file`
+      // is ~/Maildir with the option. OpenSMTPD 6.8 does not know the word
+      // and would deliver to a maildir named forward-file, without a word of
+      // complaint: the same line means two things, so say which one we read.
+      const next = s.peek();
+      if (path === undefined && !junk && next.kind === 'word' && next.text === 'forward-file') {
+        s.report(new ConfigWarning(next.loc, '"forward-file" right after maildir is read as the option, not as a folder name',
+          'OpenSMTPD 6.8 would deliver to a maildir named "forward-file"; write maildir "~/Maildir" forward-file'
+          + ' to keep the option without this warning, or maildir "forward-file" for the folder'));
+      }
       return { kind: 'maildir', ...(path !== undefined && { path }), junk };
     }
     // #endregion maildir-method
@@ -75,7 +85,8 @@ function parseLocalOptions(s: TokenStream, action: string, method: LocalMethod):
     }
     if (t.kind !== 'word' || !(LOCAL_OPTIONS as readonly string[]).includes(t.text)) s.expectEnd(`action ${action}`, LOCAL_OPTIONS);
     s.next();
-    once(s, seen, t.text === 'virtual' ? 'alias' : t.text, t, t.text === 'virtual' || t.text === 'alias' ? 'alias or virtual' : t.text);
+    // allow-exec may follow each of forward-file, alias and virtual; a second one in a row is caught below.
+    if (t.text !== 'allow-exec') once(s, seen, t.text === 'virtual' ? 'alias' : t.text, t, t.text === 'virtual' || t.text === 'alias' ? 'alias or virtual' : t.text);
     switch (t.text) {
       case 'alias':
       case 'virtual':
@@ -181,8 +192,37 @@ function parseRelayOptions(s: TokenStream, action: string): RelayOptions {
     s.report(new ConfigError(seen.get('auth')!.loc, '"auth" requires "host"',
       'credentials are sent to a smarthost: add host smtp+tls://label@smtp.example.com'));
   }
+  checkRelayTls(s, o, seen);
   return o;
 }
+
+// #region relay-auth-needs-tls
+/**
+ * A relay that logs in to its smarthost must do so over TLS, or the
+ * password crosses the network in clear. TLS is certain with smtps:// and
+ * smtp+tls://, or with the `tls` option; plain smtp:// only tries STARTTLS,
+ * and anyone on the path can strip the offer. OpenSMTPD 6.8 accepts such a
+ * file; when a session then ends up without TLS, it refuses to send AUTH
+ * and the mail waits in the queue. We say so before the first message.
+ * (The hosts of a `host <table>` are known only when the table is read.)
+ */
+function checkRelayTls(s: TokenStream, o: RelayOptions, seen: ReadonlyMap<string, Token>): void {
+  const written = o.host?.kind === 'value' ? /^([^:/]+):\/\//.exec(o.host.value)?.[1] : undefined;
+  const proto = o.host?.kind === 'value' ? written ?? 'smtp' : undefined;
+  const tls = seen.get('tls');
+  if (tls && (proto === 'smtp+notls' || proto === 'lmtp')) {
+    s.report(new ConfigError(tls.loc, `"tls" contradicts the relay host's protocol ${proto}://`,
+      proto === 'lmtp' ? 'LMTP relays do not use TLS; remove tls' : 'remove tls, or write the host as smtp+tls://'));
+    return;
+  }
+  const auth = seen.get('auth');
+  if (!auth || proto === undefined || proto === 'smtps' || proto === 'smtp+tls' || tls) return;
+  const host = written === undefined ? 'a relay host without a protocol' : `${written}://`;
+  s.report(new ConfigError(auth.loc, `"auth" sends a password, but ${host} does not require TLS`,
+    proto === 'smtp' ? 'write the host as smtp+tls://label@host (STARTTLS) or smtps://label@host, or add the option tls'
+      : `write the host as smtp+tls:// or smtps:// instead of ${proto}://`));
+}
+// #endregion relay-auth-needs-tls
 
 /** Reports an option written twice in one action. */
 function once(s: TokenStream, seen: Map<string, Token>, key: string, t: Token, what: string): void {

@@ -28,7 +28,9 @@ export function parsePki(s: TokenStream, start: Token): PkiDecl {
       }
       pki.dhe = v.text;
     } else {
-      pki[param] = s.expectValue(`the ${param === 'cert' ? 'certificate' : 'key'} file, in double quotes`).text;
+      const file = s.expectValue(`the ${param === 'cert' ? 'certificate' : 'key'} file, in double quotes`);
+      pki[param] = file.text;
+      pki[param === 'cert' ? 'certLoc' : 'keyLoc'] = file.loc;
     }
   } while (!s.atEnd());
   return pki;
@@ -37,9 +39,9 @@ export function parsePki(s: TokenStream, start: Token): PkiDecl {
 export function parseCa(s: TokenStream, start: Token): CaDecl {
   const name = s.expectValue('a ca name').text;
   s.expect('cert', `ca ${name}`);
-  const cert = s.expectValue('the CA certificate file, in double quotes').text;
+  const cert = s.expectValue('the CA certificate file, in double quotes');
   s.expectEnd(`ca ${name}`);
-  return { kind: 'ca', name, cert, loc: start.loc };
+  return { kind: 'ca', name, cert: cert.text, certLoc: cert.loc, loc: start.loc };
 }
 
 /** `mda wrapper NAME "command"` declares a wrapper; `mda limit ...` is a global option. */
@@ -99,7 +101,13 @@ function parseGlobalBody(s: TokenStream, start: Token): GlobalOption {
         const backup = s.accept('backup') !== undefined;
         return { kind: 'srs key', backup, secret: s.expectValue('the SRS secret').text, loc };
       }
-      if (s.accept('ttl')) return { kind: 'srs ttl', ttl: expectDuration(s, 'srs ttl'), loc };
+      if (s.accept('ttl')) {
+        // A bounce to a rewritten address must still be recognised when it comes back: 6.8 wants a day at least.
+        const at = s.peek().loc;
+        const ttl = expectDuration(s, 'srs ttl');
+        if (ttl.seconds < 86400) s.fail(at, `srs ttl ${ttl.text} is too short`, 'bounces can take days to come back; use 1d or more (the default is 4d)');
+        return { kind: 'srs ttl', ttl, loc };
+      }
       return subcommand(s, 'srs', ['key', 'ttl']);
   }
   throw new Error(`unreachable: ${start.text}`);

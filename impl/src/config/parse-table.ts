@@ -46,7 +46,7 @@ export function parseTable(s: TokenStream, start: Token): TableDecl {
   if (path !== undefined && !path.startsWith('/')) {
     s.fail(where.loc, `the path of table ${name} must be absolute: "${path}"`, `write ${backend}:/full/path/to/${name}`);
   }
-  return { kind: 'table', name, backend, ...(path !== undefined && { path }), loc: start.loc };
+  return { kind: 'table', name, backend, ...(path !== undefined && { path, pathLoc: where.loc }), loc: start.loc };
 }
 // #endregion parse-table
 

@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Config, emptyConfig, type Statement } from './ast.ts';
 import { checkConfig } from './check.ts';
-import { ConfigError, sortErrors, suggest } from './errors.ts';
+import { checkFiles, diskAccess, type FileAccess } from './check-files.ts';
+import { ConfigError, ConfigWarning, sortErrors, suggest } from './errors.ts';
 import { Lexer, type Token } from './lexer.ts';
 import { MacroTable } from './macros.ts';
 import { parseAction } from './parse-action.ts';
@@ -29,18 +30,27 @@ export interface ParseOptions {
   macros?: Record<string, string>;
   /** How `include` reads a file; by default, from the disk. */
   readFile?: (path: string) => string;
+  /**
+   * Also open the files the configuration names (table files, certificates,
+   * keys), as `smtpd -n` does. Off by default, so that parsing a text never
+   * touches the disk; `true` reads the real disk.
+   */
+  checkFiles?: boolean | FileAccess;
 }
 
 export interface ParseResult {
   config: Config;
   /** Every problem found, in file order; the config is usable only when this is empty. */
   errors: ConfigError[];
+  /** What the file means that the administrator may not expect; the config is usable anyway. */
+  warnings: ConfigWarning[];
 }
 
 /** What the parse of one file, and of the files it includes, shares. */
 interface ParseState {
   config: Config;
   errors: ConfigError[];
+  warnings: ConfigWarning[];
   macros: MacroTable;
   readFile: (path: string) => string;
   /** The files being read, outermost first, to refuse an include loop. */
@@ -54,6 +64,7 @@ export function parseConfig(text: string, options: ParseOptions): ParseResult {
   const state: ParseState = {
     config: emptyConfig(),
     errors: [],
+    warnings: [],
     macros: new MacroTable(options.macros),
     readFile: options.readFile ?? ((path) => readFileSync(path, 'utf8')),
     files: [resolve(options.file)],
@@ -61,11 +72,14 @@ export function parseConfig(text: string, options: ParseOptions): ParseResult {
   };
   parseFile(text, options.file, state);
   state.errors.push(...checkConfig(state.config, options.file, state.broken));
-  return { config: state.config, errors: sortErrors(state.errors) };
+  if (options.checkFiles) {
+    state.errors.push(...checkFiles(state.config, options.checkFiles === true ? diskAccess : options.checkFiles));
+  }
+  return { config: state.config, errors: sortErrors(state.errors), warnings: sortErrors(state.warnings) };
 }
 
 function parseFile(text: string, file: string, state: ParseState): void {
-  const report = (e: ConfigError) => state.errors.push(e);
+  const report = (e: ConfigError) => (e instanceof ConfigWarning ? state.warnings : state.errors).push(e);
   const s = new TokenStream(new Lexer(text, { file, macros: state.macros, report }), report);
   while (!s.atEof()) parseStatement(s, state);
 }

@@ -5,15 +5,18 @@ import type { Duration } from './ast.ts';
 
 const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+/** The longest delay OpenSMTPD 6.8 accepts: its delays are C ints of seconds (about 68 years). */
+export const MAX_DELAY_SECONDS = 2 ** 31 - 1;
+
 /** `4d` -> 345600 seconds; a positive number and one of the units s, m, h, d. */
 export function parseDuration(text: string): Duration | undefined {
   const m = /^([0-9]+)([smhd])$/.exec(text);
   if (!m) return undefined;
   const seconds = Number(m[1]) * SECONDS[m[2]!]!;
-  return seconds > 0 ? { text, seconds } : undefined;
+  return seconds > 0 && seconds <= MAX_DELAY_SECONDS ? { text, seconds } : undefined;
 }
 
-export const DURATION_HINT = 'write a positive number followed by s, m, h or d, as in 4d';
+export const DURATION_HINT = 'write a positive number followed by s, m, h or d, as in 4d (at most 24855d)';
 
 const SCALE = 'BKMGTPE';
 

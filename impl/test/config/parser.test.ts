@@ -26,10 +26,10 @@ describe('pki and ca', () => {
   it('reads pki parameters, one or several per statement', () => {
     const { pkis, cas } = parseOk('pki mail cert "/c"\npki mail key "/k" dhe auto\nca clients cert "/ca"' + RULE);
     expect(pkis).toEqual([
-      { kind: 'pki', name: 'mail', cert: '/c', loc: at(1, 1) },
-      { kind: 'pki', name: 'mail', key: '/k', dhe: 'auto', loc: at(2, 1) },
+      { kind: 'pki', name: 'mail', cert: '/c', certLoc: at(1, 15), loc: at(1, 1) },
+      { kind: 'pki', name: 'mail', key: '/k', keyLoc: at(2, 14), dhe: 'auto', loc: at(2, 1) },
     ]);
-    expect(cas).toEqual([{ kind: 'ca', name: 'clients', cert: '/ca', loc: at(3, 1) }]);
+    expect(cas).toEqual([{ kind: 'ca', name: 'clients', cert: '/ca', certLoc: at(3, 17), loc: at(3, 1) }]);
   });
 });
 
