@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { findRepoRoot } from '../paths.ts';
 
 const root = findRepoRoot();
-const PACKAGES = ['impl', 'tools/literate', 'snippets', 'site'];
+const PACKAGES = ['impl', 'tools/literate', 'snippets', 'site', 'bench'];
 
 function run(title: string, command: string, args: string[]): Promise<{ code: number; output: string }> {
   process.stdout.write(`\n=== ${title}\n`);

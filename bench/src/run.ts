@@ -1,0 +1,330 @@
+/**
+ * pnpm bench [--quick] [--servers opensmtpd,haraka,ours] [--haraka-nodes 0,2]
+ *            [--pipelining] [--timeout MS] [--keep]
+ *
+ * Starts each server under test on 127.0.0.1, checks that one message gets
+ * through, then measures sessions of M messages at N = 1, 4, 20, 100 and one
+ * message per connection. Prints messages/s end to end (the message is in
+ * Maildir/new), DATA-end -> 250 latency, errors and the server's CPU per
+ * message, then our ratio to each other server.
+ */
+import { rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { percentile, runLoad, type LoadOptions, type LoadResult } from './load-client.ts';
+import { countFiles, emptyDir, lastChangeMs, lastLogLine, sleep, treeCpuMs } from './proc.ts';
+import { haraka } from './servers/haraka.ts';
+import { opensmtpd } from './servers/opensmtpd.ts';
+import { ours } from './servers/ours.ts';
+import type { RunningServer, ServerDef } from './servers/types.ts';
+
+const USAGE =
+  'usage: pnpm bench [--quick] [--servers opensmtpd,haraka,ours] [--haraka-nodes 0,2] [--sessions 1,4,20,100]\n' +
+  '                  [--messages M] [--connections C[/at-once]] [--pipelining] [--timeout MS] [--keep]';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    servers: { type: 'string' },
+    'haraka-nodes': { type: 'string' },
+    sessions: { type: 'string' },
+    messages: { type: 'string' },
+    connections: { type: 'string' },
+    pipelining: { type: 'boolean' },
+    timeout: { type: 'string' },
+    keep: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  strict: true,
+});
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+interface LoadSpec {
+  label: string;
+  opts: Pick<LoadOptions, 'mode' | 'concurrency' | 'messagesPerSession' | 'connections'>;
+}
+
+// M <= 100: OpenSMTPD refuses a 101st message in a session (452 4.5.3).
+const M = Number(args.messages ?? (args.quick ? 20 : 100));
+const sessionCounts = (args.sessions ?? (args.quick ? '1,4,20' : '1,4,20,100'))
+  .split(',')
+  .filter((x) => x !== '')
+  .map(Number);
+const [connStr, atOnceStr] = (args.connections ?? (args.quick ? '200/10' : '2000/20')).split('/');
+const perConn = { connections: Number(connStr), concurrency: Number(atOnceStr ?? 20) };
+const loads: LoadSpec[] = [
+  ...sessionCounts.map((n) => ({
+    label: `N=${n} x${M}`,
+    opts: { mode: 'sessions' as const, concurrency: n, messagesPerSession: M, connections: 0 },
+  })),
+];
+if (perConn.connections > 0) {
+  loads.push({
+    label: `1/conn x${perConn.connections} (${perConn.concurrency} at once)`,
+    opts: { mode: 'per-connection', concurrency: perConn.concurrency, messagesPerSession: 1, connections: perConn.connections },
+  });
+}
+const timeoutMs = Number(args.timeout ?? 10_000);
+const harakaNodes = (args['haraka-nodes'] ?? '0,2').split(',').map(Number);
+const wanted = (args.servers ?? 'opensmtpd,haraka,ours').split(',');
+const defs: ServerDef[] = [];
+for (const w of wanted) {
+  if (w === 'opensmtpd') defs.push(opensmtpd);
+  else if (w === 'haraka') defs.push(...harakaNodes.map((n) => haraka(n)));
+  else if (w === 'ours') defs.push(ours);
+  else {
+    console.error(`unknown server "${w}"\n${USAGE}`);
+    process.exit(1);
+  }
+}
+
+/** How long to wait for the maildir to catch up after the last 250, and for progress at all. */
+const DRAIN_MAX_MS = 60_000;
+const DRAIN_STALL_MS = 10_000;
+
+interface Row {
+  server: string;
+  load: string;
+  /** 'delivered': counted in Maildir/new; 'accepted': 250s only (the server does not deliver yet). */
+  measure: 'delivered' | 'accepted';
+  planned: number;
+  done: number;
+  /** done per second, first connect to last delivery (or last 250 when not delivering). */
+  rate: number;
+  /** 250s to DATA per second, first connect to last 250. */
+  acceptRate: number;
+  p50: number;
+  p99: number;
+  errors: Record<string, number>;
+  cpuPerMsg: number;
+  clientCpuPerMsg: number;
+  wallS: number;
+}
+
+const rows: Row[] = [];
+const unavailable = new Map<string, string>();
+const descriptions: string[] = [];
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+function fmtErrors(e: Record<string, number>): string {
+  const parts = Object.entries(e)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}x${v}`);
+  return parts.length === 0 ? '0' : parts.join(' ');
+}
+
+/** Sends one message and tells whether it was accepted and whether it reached the maildir. */
+async function probe(srv: RunningServer): Promise<'delivered' | 'accepted'> {
+  emptyDir(srv.maildirNew);
+  const r = await runLoad({ port: srv.port, rcpt: srv.rcpt, mode: 'sessions', concurrency: 1, messagesPerSession: 1, timeoutMs });
+  if (r.accepted !== 1) throw new Error(`probe message not accepted (${fmtErrors(r.errors)})`);
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (countFiles(srv.maildirNew) >= 1) return 'delivered';
+    await sleep(50);
+  }
+  return 'accepted';
+}
+
+/** Waits until `target` files are in new/ (or progress stalls); returns the time the count was reached and the count. */
+async function drain(dir: string, target: number): Promise<{ atMs: number; count: number }> {
+  const start = performance.now();
+  let count = countFiles(dir);
+  let lastChange = start;
+  while (count < target) {
+    const now = performance.now();
+    if (now - start > DRAIN_MAX_MS || now - lastChange > DRAIN_STALL_MS) break;
+    await sleep(20);
+    const c = countFiles(dir);
+    if (c !== count) {
+      count = c;
+      lastChange = performance.now();
+    }
+  }
+  return { atMs: performance.now(), count };
+}
+
+async function measure(srv: RunningServer, mode: 'delivered' | 'accepted', spec: LoadSpec): Promise<Row> {
+  emptyDir(srv.maildirNew);
+  const tty = process.stderr.isTTY;
+  let lastPrint = 0;
+  const planned = spec.opts.mode === 'sessions' ? spec.opts.concurrency * spec.opts.messagesPerSession : spec.opts.connections;
+  const cpu0 = treeCpuMs(srv.pid);
+  const r: LoadResult = await runLoad({
+    port: srv.port,
+    rcpt: srv.rcpt,
+    pipelining: args.pipelining ?? false,
+    timeoutMs,
+    ...spec.opts,
+    onProgress: (accepted) => {
+      const now = Date.now();
+      if (tty) process.stderr.write(`\r  ${srv.name} ${spec.label}: ${accepted}/${planned} accepted   `);
+      else if (now - lastPrint >= 5000) {
+        lastPrint = now;
+        log(`  ${srv.name} ${spec.label}: ${accepted}/${planned} accepted`);
+      }
+    },
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  let done = r.accepted;
+  let endMs = r.lastAcceptMs;
+  let cpu1: number;
+  if (mode === 'delivered') {
+    const d = await drain(srv.maildirNew, r.accepted);
+    cpu1 = treeCpuMs(srv.pid);
+    done = d.count;
+    // The last delivery is the newest ctime in new/ (set by the rename into new/),
+    // so time spent waiting on stalled sessions does not count as delivery time.
+    const last = lastChangeMs(srv.maildirNew);
+    if (Number.isFinite(last)) endMs = Math.max(endMs, last - performance.timeOrigin);
+  } else {
+    cpu1 = treeCpuMs(srv.pid);
+  }
+  const errors = { ...r.errors };
+  if (mode === 'delivered' && done < r.accepted) errors['accepted-not-delivered'] = r.accepted - done;
+  const row: Row = {
+    server: srv.name,
+    load: spec.label,
+    measure: mode,
+    planned,
+    done,
+    rate: done / ((endMs - r.startMs) / 1000),
+    acceptRate: r.accepted / ((r.lastAcceptMs - r.startMs) / 1000),
+    p50: percentile(r.latenciesMs, 50),
+    p99: percentile(r.latenciesMs, 99),
+    errors,
+    cpuPerMsg: (cpu1 - cpu0) / Math.max(1, done),
+    clientCpuPerMsg: r.clientCpuMs / Math.max(1, done),
+    wallS: (Math.max(r.endMs, endMs) - r.startMs) / 1000,
+  };
+  log(
+    `  ${srv.name} ${spec.label}: ${row.done}/${planned} ${mode}, ${fmt(row.rate)} msg/s, p50 ${fmt(row.p50, 1)} ms, ` +
+      `p99 ${fmt(row.p99, 1)} ms, cpu ${fmt(row.cpuPerMsg, 2)} ms/msg (client ${fmt(row.clientCpuPerMsg, 2)}), ` +
+      `greeting max ${fmt(Math.max(...r.greetingMs), 0)} ms, errors ${fmtErrors(errors)}, wall ${fmt(row.wallS, 1)} s`,
+  );
+  return row;
+}
+
+const loadNotes: string[] = [];
+
+async function benchServer(def: ServerDef): Promise<void> {
+  const la = loadavg()[0]!.toFixed(2);
+  loadNotes.push(`${def.name} ${la}`);
+  log(`${def.name}: starting (1-min load average ${la}: anything else running skews the numbers)`);
+  let srv: RunningServer | undefined;
+  try {
+    srv = await def.start();
+    descriptions.push(`${srv.name}: ${srv.description}`);
+    let mode: 'delivered' | 'accepted';
+    try {
+      mode = await probe(srv);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; log: ${lastLogLine(srv.logFile)}`);
+    }
+    if (mode === 'accepted' && def.name !== 'ours') throw new Error('accepted a message but did not deliver it in 5 s');
+    log(`${def.name}: up on 127.0.0.1:${srv.port}, pid ${srv.pid}, measuring ${mode} messages`);
+    // Warm-up (JIT, caches), not measured.
+    const warm = await runLoad({ port: srv.port, rcpt: srv.rcpt, concurrency: 2, messagesPerSession: 20, timeoutMs });
+    if (mode === 'delivered') await drain(srv.maildirNew, 1 + warm.accepted);
+    for (const spec of loads) {
+      rows.push(await measure(srv, mode, spec));
+      await sleep(300);
+    }
+  } catch (e) {
+    const reason = (e as Error).message;
+    unavailable.set(def.name, reason);
+    log(`${def.name}: not available (${reason})`);
+  } finally {
+    if (srv) {
+      await srv.stop();
+      if (!args.keep) rmSync(srv.dir, { recursive: true, force: true });
+      else log(`${def.name}: kept ${srv.dir}`);
+    }
+  }
+}
+
+function printTables(): void {
+  const out: string[] = [];
+  out.push('');
+  out.push(
+    `SMTP benchmark, 127.0.0.1, ${loads.length} loads per server, 2 KiB messages, ` +
+      `pipelining ${args.pipelining ? 'on (where advertised)' : 'off'}, timeout ${timeoutMs / 1000} s`,
+  );
+  out.push('msg/s = messages in Maildir/new per second, first connect to last delivery ("accepted*" = 250s only: server does not deliver yet)');
+  out.push('250/s = 250 replies to DATA per second, first connect to last 250 (OpenSMTPD answers before delivering)');
+  out.push('latency = final "." sent -> 250 read; CPU = server process tree (incl. reaped children) per message');
+  out.push(`1-min load average when each server started (2 cores): ${loadNotes.join(', ')}`);
+  out.push('');
+  const header = ['server', 'load', 'done/planned', 'msg/s', '250/s', 'p50 ms', 'p99 ms', 'srv CPU ms/msg', 'errors'];
+  const table: string[][] = [header];
+  for (const r of rows) {
+    table.push([
+      r.server,
+      r.load,
+      `${r.done}/${r.planned}${r.measure === 'accepted' ? ' accepted*' : ''}`,
+      `${fmt(r.rate)}${r.measure === 'accepted' ? '*' : ''}`,
+      fmt(r.acceptRate),
+      fmt(r.p50, 1),
+      fmt(r.p99, 1),
+      fmt(r.cpuPerMsg, 2),
+      fmtErrors(r.errors),
+    ]);
+  }
+  out.push(...formatTable(table));
+  for (const [name, reason] of unavailable) out.push(`${name}: not available (${reason})`);
+
+  const others = [...new Set(rows.map((r) => r.server))].filter((s) => s !== 'ours');
+  if (others.length > 0) {
+    out.push('');
+    const oursRows = rows.filter((r) => r.server === 'ours');
+    const acceptedOnly = oursRows.some((r) => r.measure === 'accepted');
+    out.push(
+      acceptedOnly
+        ? 'ours / other, 250/s (* ours does not deliver yet, so 250s are compared with 250s):'
+        : 'ours / other, msg/s end to end:',
+    );
+    const rt: string[][] = [['load', ...others.map((o) => `x${o}`)]];
+    for (const spec of loads) {
+      const mine = oursRows.find((r) => r.load === spec.label);
+      rt.push([
+        spec.label,
+        ...others.map((o) => {
+          const theirs = rows.find((r) => r.server === o && r.load === spec.label);
+          if (!mine) return unavailable.has('ours') ? 'n/a (ours not available)' : 'n/a';
+          if (!theirs) return 'n/a';
+          const [a, b] = acceptedOnly ? [mine.acceptRate, theirs.acceptRate] : [mine.rate, theirs.rate];
+          if (!(b > 0)) return 'n/a';
+          return `${(a / b).toFixed(2)}${acceptedOnly ? '*' : ''}`;
+        }),
+      ]);
+    }
+    out.push(...formatTable(rt));
+  }
+  out.push('');
+  out.push('servers:');
+  for (const d of descriptions) out.push(`  ${d}`);
+  console.log(out.join('\n'));
+}
+
+function formatTable(t: string[][]): string[] {
+  const widths = t[0]!.map((_, i) => Math.max(...t.map((row) => (row[i] ?? '').length)));
+  const line = (row: string[]): string =>
+    `| ${row.map((c, i) => (i >= 2 && i <= 7 && t[0]!.length === 9 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return [line(t[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...t.slice(1).map(line)];
+}
+
+const t0 = Date.now();
+for (const def of defs) await benchServer(def);
+printTables();
+log(`bench: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
