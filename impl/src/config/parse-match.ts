@@ -42,15 +42,25 @@ export function parseMatch(s: TokenStream, start: Token): MatchRule {
     }
     const criterion = parseCriterion(s);
     // At most one criterion of each kind: one `from`, one `for`, one `tag`...
-    const group = criterion.kind.split(' ')[0]!;
-    const earlier = seen.get(group);
-    if (earlier) {
-      s.report(new ConfigError(criterion.loc, `a match rule takes one "${group}" criterion, and this rule already has "${earlier.kind}"`,
-        'to accept either, write two match rules with the same decision'));
+    // `from auth`, `from mail-from` and `for rcpt-to` also count as the
+    // transaction criterion they imply (a rule cannot ask `auth` twice).
+    for (const group of criterionGroups(criterion.kind)) {
+      const earlier = seen.get(group);
+      if (earlier) {
+        s.report(new ConfigError(criterion.loc, `a match rule takes one "${group}" criterion, and this rule already has "${earlier.kind}"`,
+          'to accept either, write two match rules with the same decision'));
+      }
+      seen.set(group, criterion);
     }
-    seen.set(group, criterion);
     criteria.push(criterion);
   }
+}
+
+/** The groups a criterion belongs to; OpenSMTPD 6.8 refuses `from auth ... auth` as "auth already specified". */
+function criterionGroups(kind: CriterionKind): string[] {
+  const implied: Partial<Record<CriterionKind, string>> = { 'from auth': 'auth', 'from mail-from': 'mail-from', 'for rcpt-to': 'rcpt-to' };
+  const extra = implied[kind];
+  return extra ? [kind.split(' ')[0]!, extra] : [kind.split(' ')[0]!];
 }
 
 // #region parse-criterion
