@@ -4,4 +4,4 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { smtpd } = await import('../src/cli/smtpd.ts');
-process.exitCode = smtpd(process.argv.slice(2));
+process.exitCode = await smtpd(process.argv.slice(2));

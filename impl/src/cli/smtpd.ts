@@ -1,27 +1,39 @@
 /**
- * smtpd [-n] [-v] [-D name=value] [-f file]
+ * smtpd [-dnv] [-D name=value] [-f file] [-T trace] [--spool dir]
  *
- * For now, only the configuration check is built: `smtpd -n` reads the
- * file, prints "configuration OK" or every error found, and exits 0 or 1.
- * With -v it also prints the configuration back in canonical form.
+ * `smtpd -n` reads the file, prints "configuration OK" or every error
+ * found, and exits 0 or 1; with -v it also prints the configuration back
+ * in canonical form. Without -n, smtpd runs the daemon (parent/daemon.ts):
+ * -d keeps it in the foreground and logs bare lines to stderr, as
+ * OpenSMTPD's -d does. Without -d it stays in the foreground too (there
+ * is no fork into the background), prints its pid, and writes maillog
+ * lines, with time, host and pid, to stderr, there being no syslog
+ * connection yet.
  */
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatConfig, loadConfig, parseMacroOverride } from '../config/index.ts';
+import { parseTraceFlags, type TraceFlag } from '../log/index.ts';
+import { runDaemon } from '../parent/daemon.ts';
+import { defaultSpoolDir } from '../parent/spool.ts';
 
-const USAGE = 'usage: smtpd [-nv] [-D macro=value] [-f file]';
+const USAGE = 'usage: smtpd [-dnv] [-D macro=value] [-f file] [-T trace] [--spool dir]';
 
-/** Runs the command with its arguments (without the program name); returns the exit status. */
-export function smtpd(argv: string[]): number {
+/** Runs the command with its arguments (without the program name); resolves with the exit status. */
+export async function smtpd(argv: string[]): Promise<number> {
   let args;
   try {
     args = parseArgs({
       args: argv,
       options: {
+        d: { type: 'boolean', short: 'd' },
         n: { type: 'boolean', short: 'n' },
         v: { type: 'boolean', short: 'v', multiple: true },
         D: { type: 'string', short: 'D', multiple: true },
         f: { type: 'string', short: 'f' },
+        T: { type: 'string', short: 'T', multiple: true },
+        spool: { type: 'string' },
         h: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -45,23 +57,45 @@ export function smtpd(argv: string[]): number {
     }
     macros[pair[0]] = pair[1];
   }
+  let trace: Set<TraceFlag>;
+  try {
+    trace = parseTraceFlags(values.T ?? []);
+  } catch (e) {
+    process.stderr.write(`smtpd: -T: ${(e as Error).message}\n`);
+    return 1;
+  }
 
   const file = values.f ?? '/etc/smtpd.conf';
-  const { config, errors } = loadConfig(file, { macros });
-  if (errors.length === 0 && !values.n) {
-    process.stderr.write('smtpd: the daemon is not built yet; only the configuration check works (smtpd -n)\n');
-    return 2;
-  }
+  const { config, errors, warnings } = loadConfig(file, { macros });
+  for (const w of warnings) process.stderr.write(`${w.toString()}\n`);
   if (errors.length > 0) {
     for (const e of errors) process.stderr.write(`${e.toString()}\n`);
     return 1;
   }
-  if (values.v) process.stdout.write(formatConfig(config));
-  process.stdout.write('configuration OK\n');
-  return 0;
+  if (values.n) {
+    if (values.v) process.stdout.write(formatConfig(config));
+    process.stdout.write('configuration OK\n');
+    return 0;
+  }
+
+  const foreground = values.d ?? false;
+  const status = await runDaemon({
+    config,
+    spool: resolve(values.spool ?? defaultSpoolDir()),
+    foreground,
+    verbose: values.v?.length ?? 0,
+    trace,
+    ready: () => {
+      if (!foreground) process.stdout.write(`smtpd: running in the foreground, pid ${process.pid}, logging to stderr\n`);
+    },
+  });
+  // The daemon has closed what it opened; if a stray handle still holds
+  // the event loop, do not let it keep a stopped daemon alive.
+  setTimeout(() => process.exit(status), 2_000).unref();
+  return status;
 }
 
 // Run when executed (by tsx or bin/smtpd.mjs), not when imported.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = smtpd(process.argv.slice(2));
+  process.exitCode = await smtpd(process.argv.slice(2));
 }

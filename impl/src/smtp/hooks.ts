@@ -23,10 +23,14 @@ export interface Reply {
  * What a hook decides. `proceed` lets the engine continue as it would;
  * `reject` answers with the reply (a 4xx or 5xx) and refuses this command;
  * `disconnect` answers and closes the session; `rewrite` replaces the
- * phase's parameter (an address, a data line) and continues.
+ * phase's parameter (an address, a data line) and continues; `accept`
+ * (rcpt-to only) takes the recipient and names the smtpd.conf action that
+ * will deliver it: it is how the rules answer. At other phases the engine
+ * reads `accept` as `proceed`.
  */
 export type HookDecision =
   | { decision: 'proceed' }
+  | { decision: 'accept'; dispatcher: string }
   | { decision: 'reject'; reply: Reply }
   | { decision: 'disconnect'; reply: Reply }
   | { decision: 'rewrite'; value: string };

@@ -1,0 +1,92 @@
+/**
+ * Logging, as OpenSMTPD does it: every process writes its own lines, the
+ * level decides whether a line is written at all, and the text is the
+ * operator's. OpenSMTPD writes the tag into the message itself
+ * (`log_info("info: OpenSMTPD %s starting")`, `log_warnx("warn: ...")`),
+ * while its per-session lines carry none, so that one grep finds one kind
+ * of event; this module does the same and never adds a tag of its own.
+ *
+ *     const log = createLogger({ verbose: 0, trace: parseTraceFlags(['imsg']), format: 'foreground' });
+ *     log.info('info: OpenSMTPD-compatible smtpd starting');
+ *     log.trace('imsg', 'imsg: smtp -> queue: queue.message.commit');
+ */
+import { hostname } from 'node:os';
+import { type TraceFlag, type TraceFlags } from './trace.ts';
+
+/**
+ * `foreground` (-d) writes the bare message to stderr, as `smtpd -d` does.
+ * `maillog` adds what syslog would add, a time, the host and `smtpd[pid]`,
+ * so that the lines of eight processes can be told apart. The daemon has
+ * no syslog connection yet: without -d it writes maillog lines to stderr.
+ */
+export type LogFormat = 'foreground' | 'maillog';
+
+export interface LoggerOptions {
+  /** 0: crit, warn and info; 1 or more (-v): debug too. */
+  verbose: number;
+  trace: TraceFlags;
+  format: LogFormat;
+  /** Where lines go; stderr by default. Tests pass their own. */
+  write?: (line: string) => void;
+  /** The time, for maillog lines; tests fix it. */
+  now?: () => Date;
+}
+
+/**
+ * syslog's priorities: `crit`, `warn` and `info` are always written,
+ * `debug` only with -v. The method chosen is the priority a syslog sink
+ * would file the line under; the words `warn:` or `info:` are the caller's.
+ */
+export interface Logger {
+  crit(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+  /** A line written only when the operator asked for this trace flag (-T). */
+  trace(flag: TraceFlag, message: string): void;
+  tracing(flag: TraceFlag): boolean;
+  /** Changes the options in place: a child learns -v, -T and the format from the parent after it has started logging. */
+  configure(options: Partial<LoggerOptions>): void;
+  readonly options: Readonly<LoggerOptions>;
+}
+
+export function createLogger(initial: LoggerOptions): Logger {
+  let options = initial;
+  const write = (line: string) => (options.write ?? ((l: string) => process.stderr.write(l)))(line);
+  const now = () => (options.now ?? (() => new Date()))();
+  const host = hostname().split('.')[0] ?? 'localhost';
+  const emit = (message: string) => {
+    const prefix = options.format === 'maillog' ? `${syslogTime(now())} ${host} smtpd[${process.pid}]: ` : '';
+    write(`${prefix}${message}\n`);
+  };
+  return {
+    crit: emit,
+    warn: emit,
+    info: emit,
+    debug: (message) => {
+      if (options.verbose > 0) emit(message);
+    },
+    trace: (flag, message) => {
+      if (options.trace.has(flag)) emit(message);
+    },
+    tracing: (flag) => options.trace.has(flag),
+    configure: (changes) => {
+      options = { ...options, ...changes };
+    },
+    get options() {
+      return options;
+    },
+  };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 3164's timestamp, `Nov  5 04:05:06`, in local time, as /var/log/maillog shows it. */
+export function syslogTime(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const day = String(date.getDate()).padStart(2, ' ');
+  return `${MONTHS[date.getMonth()]} ${day} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/** A logger that writes nothing, for code run outside the daemon. */
+export const silentLogger: Logger = createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: () => {} });

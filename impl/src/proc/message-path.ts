@@ -1,0 +1,119 @@
+/**
+ * The queue's end of the message path: the requests and content chunks
+ * that smtp sends over its socket, applied to the real backend.
+ */
+import type { Logger } from '../log/index.ts';
+import type { IncomingMessage, QueueBackend } from '../queue/backend.ts';
+import type { Envelope, MessageId } from '../queue/types.ts';
+import { queueChannel, toWire } from './channels/queue.ts';
+import { Peer } from './peer.ts';
+import type { Transport } from './transport.ts';
+
+/** Stop reading the socket when this much content waits for the disk; read again below half of it. */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+interface Receiving {
+  message: IncomingMessage;
+  /** The writes so far, in order: each chunk is written after the one before it. */
+  written: Promise<void>;
+  failed?: Error;
+}
+
+export interface MessagePathOptions {
+  transport: Transport;
+  backend: QueueBackend;
+  log: Logger;
+  /** Called with the envelopes of each committed message (for the scheduler). */
+  committed?: (envelopes: Envelope[]) => void;
+}
+
+/**
+ * Each message smtp creates is remembered with the chain of its writes.
+ * A chunk is appended to the chain; a commit waits for the chain, then
+ * commits, so content and commit reach the disk in the order smtp sent
+ * them although the writes are asynchronous. When more than HIGH_WATER
+ * bytes wait for the disk, the socket is paused: the kernel's buffer
+ * fills, smtp's write() waits for 'drain', and the client's DATA slows
+ * down. A chunk for a message smtp did not create on this socket is
+ * refused. If smtp goes away, its unfinished messages are aborted.
+ */
+export function serveMessagePath(options: MessagePathOptions): Peer<typeof queueChannel['calls']> {
+  const { transport, backend, log } = options;
+  const receiving = new Map<number, Receiving>();
+  let waiting = 0;
+
+  const find = (msgid: number): Receiving => {
+    const entry = receiving.get(msgid);
+    if (!entry) throw new Error(`queue: no message ${hex(msgid)} being received`);
+    return entry;
+  };
+
+  const onChunk = (ref: number, bytes: Buffer) => {
+    const entry = receiving.get(ref);
+    if (!entry) {
+      log.warn(`warn: queue: content for unknown message ${hex(ref)} refused`);
+      return;
+    }
+    waiting += bytes.length;
+    if (waiting > HIGH_WATER) transport.pause();
+    entry.written = entry.written.then(async () => {
+      try {
+        if (!entry.failed) await entry.message.write(bytes);
+      } catch (err) {
+        entry.failed = err as Error;
+      } finally {
+        waiting -= bytes.length;
+        if (waiting < HIGH_WATER / 2) transport.resume();
+      }
+    });
+  };
+
+  return new Peer({
+    self: 'queue',
+    peer: 'smtp',
+    transport,
+    log,
+    onChunk,
+    onClose: () => {
+      for (const [msgid, entry] of receiving) {
+        receiving.delete(msgid);
+        void entry.written.then(() => entry.message.abort()).catch(() => {});
+      }
+    },
+    serves: {
+      channel: queueChannel,
+      handlers: {
+        'queue.message.create': async () => {
+          const message = await backend.createMessage();
+          receiving.set(message.id, { message, written: Promise.resolve() });
+          log.trace('queue', `queue: message ${hex(message.id)} created`);
+          return { msgid: message.id };
+        },
+        'queue.message.commit': async ({ msgid, envelopes }) => {
+          const entry = find(msgid);
+          await entry.written;
+          receiving.delete(msgid);
+          if (entry.failed) {
+            await entry.message.abort().catch(() => {});
+            throw entry.failed;
+          }
+          const committed = await entry.message.commit(envelopes);
+          log.trace('queue', `queue: message ${hex(msgid)} committed with ${committed.length} envelope(s)`);
+          options.committed?.(committed);
+          return { envelopes: committed.map(toWire) };
+        },
+        'queue.message.abort': async ({ msgid }) => {
+          const entry = find(msgid);
+          receiving.delete(msgid);
+          await entry.written;
+          await entry.message.abort();
+          return {};
+        },
+      },
+    },
+  });
+}
+
+function hex(msgid: number | MessageId): string {
+  return msgid.toString(16).padStart(8, '0');
+}

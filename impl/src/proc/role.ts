@@ -1,0 +1,36 @@
+/**
+ * What a child process does, behind one small interface: child.ts sets
+ * up every child the same way (title, signals, the parent's channel) and
+ * then hands over to the role named on its command line.
+ */
+import type { Socket } from 'node:net';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { PkiMaterial } from './channels/control.ts';
+import type { HandedListener } from './handed-listener.ts';
+import type { ProcessName } from './processes.ts';
+
+/** Everything a role starts from; all of it came from the parent. */
+export interface RoleContext {
+  name: ProcessName;
+  log: Logger;
+  config: Config;
+  /** The spool directory; only the queue opens it. */
+  spool: string;
+  /** Certificates and keys, for the process that terminates TLS (smtp); empty elsewhere. */
+  pkis: readonly PkiMaterial[];
+  /** Sockets to peer children (see processes.ts LINKS), by peer name. */
+  links: ReadonlyMap<ProcessName, Socket>;
+  /** Listening sockets bound by the parent; smtp's only. */
+  listeners: readonly HandedListener[];
+}
+
+export interface Role {
+  /** smtp only: stop accepting, wait for sessions until the deadline; resolves with how many were cut. */
+  drain?(deadlineMs: number): Promise<number>;
+  /** Releases everything: closes sockets, finishes writes. The process exits afterwards. */
+  stop(): Promise<void>;
+}
+
+/** Starts the role once everything has arrived; resolves when it is ready for work. */
+export type StartRole = (ctx: RoleContext) => Promise<Role>;

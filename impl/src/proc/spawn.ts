@@ -1,0 +1,66 @@
+/**
+ * Starting a child: a new Node process running one of our TypeScript
+ * entry points, as the right user, with an IPC channel to the parent.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Credentials } from './privileges.ts';
+import type { ProcessName } from './processes.ts';
+
+/**
+ * The children are .ts files, and Node 20 runs only JavaScript, so each
+ * child needs tsx's loader, and must be told so. A child started with
+ * fork() inherits `process.execArgv`, which is enough when the parent
+ * was started as `tsx smtpd.ts` (tsx puts `--import .../loader.mjs` there),
+ * but bin/smtpd.mjs registers tsx from inside the process with
+ * `register()`, which leaves execArgv empty: its children would be plain
+ * Node and fail on the first type annotation. So the loader is always
+ * passed explicitly, by absolute URL, because a child running as _smtpd
+ * in another directory could not resolve the bare name `tsx`.
+ */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export function childExecArgv(): string[] {
+  return ['--import', TSX_LOADER];
+}
+
+/** The entry point every daemon child runs: child.ts, with the process name as its argument. */
+export const CHILD_ENTRY = fileURLToPath(new URL('./child.ts', import.meta.url));
+
+export interface ForkOptions {
+  /** Run as this user; unset, the child runs as the parent does. */
+  credentials?: Credentials;
+  /** The program to run; child.ts by default. Tests fork their own. */
+  entry?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+// #region fork-as-user
+/**
+ * Forks a child, already as its user. OpenSMTPD's children drop
+ * privileges themselves right after fork(2): chroot(2) into the empty
+ * directory, then setgroups(2), setresgid(2), setresuid(2). Node can do
+ * only part of that, and not from inside: it has no chroot at all, and
+ * a process.setuid() in a running child would keep whatever it had
+ * already opened as root. So the change happens before the child runs
+ * a line of its own: fork() takes `uid` and `gid`, which libuv applies
+ * between fork and exec, after clearing the supplementary groups. What
+ * stays missing is the chroot: an _smtpd process can read whatever any
+ * user may read.
+ *
+ * stdin is closed; stdout and stderr are the parent's, so a child's log
+ * lines go where the parent's go without a relay; fd 3 is the IPC
+ * channel, which is also the child's lifeline (child.ts).
+ */
+export function forkChild(name: ProcessName | string, options: ForkOptions = {}): ChildProcess {
+  const { credentials } = options;
+  return fork(options.entry ?? CHILD_ENTRY, [name], {
+    execArgv: childExecArgv(),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'json',
+    env: options.env ?? process.env,
+    ...(credentials && { uid: credentials.uid, gid: credentials.gid }),
+  });
+}
+// #endregion fork-as-user

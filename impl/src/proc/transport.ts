@@ -1,0 +1,210 @@
+/**
+ * How frames move between two processes. Two carriers, one interface:
+ *
+ * - Node's IPC channel, which fork() sets up between the parent and each
+ *   child. It carries JSON values and, alongside a value, a handle: a
+ *   listening net.Server or a connected net.Socket (the file descriptor
+ *   travels as SCM_RIGHTS ancillary data). Those are the only descriptors
+ *   Node can pass; there is no API to send an open file, a pipe or a TLS
+ *   key handle, which OpenSMTPD's imsg can.
+ *
+ * - A Unix-domain stream socket between two children (see links.ts), with
+ *   frames of our own: a 4-byte length, a 1-byte kind, the payload. Kind 0
+ *   is a JSON frame like those of the IPC channel; kind 1 is a chunk of
+ *   message content, sent as raw bytes behind a 4-byte message reference,
+ *   so that a megabyte of mail costs one copy into the socket, not a
+ *   JSON-encoded array of numbers.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Server, Socket } from 'node:net';
+
+/** What a transport delivers to the Peer above it. */
+export interface TransportSink {
+  frame(frame: unknown, handle: unknown): void;
+  chunk(ref: number, bytes: Buffer): void;
+  /** The other side went away (exited, closed the socket) or broke the framing. */
+  closed(reason: string): void;
+}
+
+export interface Transport {
+  /** Which kind of carrier, for traces: `ipc` or `socket`. */
+  readonly kind: 'ipc' | 'socket';
+  attach(sink: TransportSink): void;
+  send(frame: object, handle?: Server | Socket): void;
+  /**
+   * Sends content bytes for message `ref`. Returns false when the socket's
+   * buffer is over its mark: the caller should wait for `drained()`.
+   * The IPC channel has no chunks: it throws.
+   */
+  sendChunk(ref: number, bytes: Uint8Array): boolean;
+  drained(): Promise<void>;
+  /** Stops reading (the receiver is behind), and starts again. */
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------
+// The IPC channel of fork()
+
+/** The parent's end (a ChildProcess) or the child's (`process`). */
+type IpcEndpoint = ChildProcess | NodeJS.Process;
+
+export function ipcTransport(endpoint: IpcEndpoint): Transport {
+  let sink: TransportSink | undefined;
+  return {
+    kind: 'ipc',
+    attach(s) {
+      sink = s;
+      endpoint.on('message', (frame: unknown, handle: unknown) => sink?.frame(frame, handle));
+      endpoint.on('disconnect', () => sink?.closed('IPC channel closed'));
+    },
+    send(frame, handle) {
+      if (!endpoint.connected || !endpoint.send) return;
+      // The callback swallows EPIPE from a peer that died since the
+      // `connected` check; the 'disconnect' event reports it once.
+      endpoint.send(frame, handle as Socket | undefined, { keepOpen: false }, () => {});
+    },
+    sendChunk() {
+      throw new Error('message content does not travel over the IPC channel');
+    },
+    drained: () => Promise.resolve(),
+    pause() {},
+    resume() {},
+    close() {
+      if (endpoint.connected) endpoint.disconnect?.();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Framed Unix-domain sockets
+
+const KIND_JSON = 0;
+const KIND_CHUNK = 1;
+/** Larger frames are a protocol violation: a peer cannot make us buffer without bound. */
+export const MAX_FRAME = 1 << 20;
+
+/**
+ * Writes one frame: length (of kind and payload), kind, payload. For a
+ * chunk the payload is the message reference and the bytes, written
+ * with cork/uncork so that the header and the content leave in one
+ * writev() without being copied into one buffer first.
+ */
+function writeFrame(socket: Socket, kind: number, payload: Uint8Array, ref?: number): boolean {
+  const header = Buffer.allocUnsafe(ref === undefined ? 5 : 9);
+  header.writeUInt32BE(payload.length + header.length - 4, 0);
+  header.writeUInt8(kind, 4);
+  if (ref !== undefined) header.writeUInt32BE(ref, 5);
+  socket.cork();
+  socket.write(header);
+  const ok = socket.write(payload);
+  socket.uncork();
+  return ok;
+}
+
+/** Cuts the byte stream back into frames, however the kernel split it. */
+class FrameReader {
+  private parts: Buffer[] = [];
+  private buffered = 0;
+
+  /** Adds bytes; returns the complete frames, or throws if one announces more than MAX_FRAME. */
+  push(data: Buffer): { kind: number; body: Buffer }[] {
+    this.parts.push(data);
+    this.buffered += data.length;
+    const frames: { kind: number; body: Buffer }[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const head = this.peek(4);
+      const length = head.readUInt32BE(0);
+      if (length < 1 || length > MAX_FRAME + 5) throw new Error(`frame of ${length} bytes`);
+      if (this.buffered < 4 + length) break;
+      const frame = this.take(4 + length);
+      frames.push({ kind: frame.readUInt8(4), body: frame.subarray(5) });
+    }
+    return frames;
+  }
+
+  private peek(n: number): Buffer {
+    if (this.parts[0] && this.parts[0].length >= n) return this.parts[0];
+    this.parts = [Buffer.concat(this.parts)];
+    return this.parts[0] ?? Buffer.alloc(0);
+  }
+
+  private take(n: number): Buffer {
+    const all = this.parts.length === 1 && this.parts[0] ? this.parts[0] : Buffer.concat(this.parts);
+    const frame = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.parts = rest.length > 0 ? [rest] : [];
+    this.buffered -= n;
+    return frame;
+  }
+}
+
+export function socketTransport(socket: Socket): Transport {
+  let sink: TransportSink | undefined;
+  let closed = false;
+  const close = (reason: string) => {
+    if (closed) return;
+    closed = true;
+    socket.destroy();
+    sink?.closed(reason);
+  };
+  return {
+    kind: 'socket',
+    attach(s) {
+      sink = s;
+      const reader = new FrameReader();
+      socket.on('data', (data: Buffer) => {
+        let frames;
+        try {
+          frames = reader.push(data);
+        } catch (err) {
+          return close(`bad framing: ${(err as Error).message}`);
+        }
+        for (const { kind, body } of frames) {
+          if (closed) return;
+          if (kind === KIND_JSON) {
+            let value: unknown;
+            try {
+              value = JSON.parse(body.toString('utf8'));
+            } catch {
+              return close('a frame is not JSON');
+            }
+            sink?.frame(value, undefined);
+          } else if (kind === KIND_CHUNK && body.length >= 4) {
+            sink?.chunk(body.readUInt32BE(0), body.subarray(4));
+          } else {
+            return close(`unknown frame kind ${kind}`);
+          }
+        }
+      });
+      socket.on('error', (err) => close(err.message));
+      socket.on('close', () => close('socket closed'));
+    },
+    send(frame, handle) {
+      if (handle) throw new Error('handles travel over the IPC channel only');
+      if (!closed) writeFrame(socket, KIND_JSON, Buffer.from(JSON.stringify(frame), 'utf8'));
+    },
+    sendChunk(ref, bytes) {
+      if (closed) throw new Error('the channel is closed');
+      if (bytes.length > MAX_FRAME) throw new Error(`chunk of ${bytes.length} bytes: split it`);
+      return writeFrame(socket, KIND_CHUNK, bytes, ref);
+    },
+    drained() {
+      if (closed || !socket.writableNeedDrain) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.once('drain', done);
+        socket.once('close', done);
+      });
+    },
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    close: () => close('closed by this side'),
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * How an envelope is written to disk and read back.
+ *
+ * One envelope is one file holding one line of JSON with a version number,
+ * then a newline:
+ *
+ *   {"version":1,"id":"0a1b2c3d4e5f6071","messageId":"0a1b2c3d",...}
+ *
+ * JSON because every field, including a client's HELO string, round-trips
+ * without an escaping scheme of our own; one line so that `cat`, `grep`
+ * and `wc -l` work on a spool. Ids are hex strings (JSON numbers cannot
+ * hold 64 bits). What comes back from disk is never trusted: it is checked
+ * field by field, as OpenSMTPD's envelope_validate does, before anything
+ * in the queue acts on it.
+ */
+import { formatEnvelopeId, formatMessageId, messageIdOf, parseEnvelopeId, parseMessageId } from './ids.ts';
+import type { DsnRequest, Envelope, MailAddress, Origin } from './types.ts';
+
+/** Bumped whenever a field changes meaning; a file with another version is refused, never guessed at. */
+export const ENVELOPE_VERSION = 1;
+
+/** Envelope files are small; anything larger is not one of ours. */
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
+
+/** Serializes an envelope: the exact bytes of its file. */
+export function serializeEnvelope(e: Envelope): string {
+  // Field order is fixed, so that two dumps of one envelope are identical.
+  const record = {
+    version: ENVELOPE_VERSION,
+    id: formatEnvelopeId(e.id),
+    messageId: formatMessageId(e.messageId),
+    sender: e.sender,
+    recipient: e.recipient,
+    originalRecipient: e.originalRecipient,
+    dispatcher: e.dispatcher,
+    origin: e.origin,
+    dsn: e.dsn,
+    createdAt: e.createdAt,
+    expiresAt: e.expiresAt,
+    attempts: e.attempts,
+    lastTryAt: e.lastTryAt,
+    lastError: e.lastError,
+  };
+  return `${JSON.stringify(record)}\n`;
+}
+
+/**
+ * Serializes an envelope that is about to be written, after checking that
+ * it would pass validation when read back: the queue never writes a file
+ * it would refuse to read. Throws, naming the reason, otherwise.
+ */
+export function encodeEnvelope(e: Envelope, options: ValidateOptions = {}): string {
+  const text = serializeEnvelope(e);
+  const parsed = parseEnvelope(text, options);
+  if ('error' in parsed) throw new Error(`queue: envelope ${formatEnvelopeId(e.id)} is invalid: ${parsed.error}`);
+  return text;
+}
+
+/** The result of reading an envelope file: the envelope, or why it is refused. */
+export type ParsedEnvelope = { envelope: Envelope } | { error: string };
+
+/** What validation may also check, when the caller knows it. */
+export interface ValidateOptions {
+  /** The action names of smtpd.conf; an envelope naming another is refused ("unknown dispatcher"). */
+  dispatchers?: ReadonlySet<string>;
+}
+
+/** Reads an envelope file's text; never throws. */
+export function parseEnvelope(text: string, options: ValidateOptions = {}): ParsedEnvelope {
+  // A file cut short by a crash (it cannot be, once renamed into place,
+  // but a disk can lie) almost never ends with the newline we write last.
+  if (!text.endsWith('\n')) return { error: 'truncated (no final newline)' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { error: 'not valid JSON' };
+  }
+  return validateEnvelope(raw, options);
+}
+
+// #region envelope-validate
+/**
+ * Checks a record read from disk, field by field, and builds the Envelope
+ * from it. Each failure has a short reason for the log line. What this
+ * refuses: another version; ids that are malformed, 0, or disagree (an
+ * envelope's id must carry its message id); missing or mistyped fields;
+ * fields we do not know (a newer writer, or garbage); control characters
+ * in addresses, HELO and error text (they would end up in headers and log
+ * lines); times that run backwards; a dispatcher smtpd.conf does not have.
+ */
+export function validateEnvelope(raw: unknown, options: ValidateOptions = {}): ParsedEnvelope {
+  if (!isRecord(raw)) return { error: 'not an object' };
+  if (raw['version'] !== ENVELOPE_VERSION) return { error: `version mismatch (${String(raw['version'])})` };
+  for (const key of Object.keys(raw)) {
+    if (!FIELDS.has(key)) return { error: `unknown field ${key}` };
+  }
+
+  const id = typeof raw['id'] === 'string' ? parseEnvelopeId(raw['id']) : undefined;
+  if (id === undefined) return { error: 'invalid id' };
+  const messageId = typeof raw['messageId'] === 'string' ? parseMessageId(raw['messageId']) : undefined;
+  if (messageId === undefined) return { error: 'invalid message id' };
+  if (messageIdOf(id) !== messageId) return { error: 'id does not belong to message id' };
+
+  const sender = raw['sender'] === null ? null : address(raw['sender']);
+  if (sender === undefined) return { error: 'invalid sender' };
+  const recipient = address(raw['recipient']);
+  if (!recipient || recipient.user === '') return { error: 'invalid recipient' };
+  const originalRecipient = address(raw['originalRecipient']);
+  if (!originalRecipient) return { error: 'invalid original recipient' };
+
+  const dispatcher = raw['dispatcher'];
+  if (!isText(dispatcher) || dispatcher === '') return { error: 'invalid dispatcher' };
+  if (options.dispatchers && !options.dispatchers.has(dispatcher)) return { error: 'unknown dispatcher' };
+
+  const origin = originOf(raw['origin']);
+  if (typeof origin === 'string') return { error: origin };
+  const dsn = raw['dsn'] === undefined ? undefined : dsnOf(raw['dsn']);
+  if (dsn === null) return { error: 'invalid dsn' };
+
+  const { createdAt, expiresAt, attempts, lastTryAt, lastError } = raw;
+  if (!isCount(createdAt) || !isCount(expiresAt) || expiresAt < createdAt) return { error: 'invalid times' };
+  if (!isCount(attempts)) return { error: 'invalid attempts' };
+  if (lastTryAt !== undefined && !isCount(lastTryAt)) return { error: 'invalid last try' };
+  if (lastError !== undefined && !isText(lastError, 1000)) return { error: 'invalid last error' };
+
+  const envelope: Envelope = {
+    id, messageId, sender, recipient, originalRecipient, dispatcher, origin, createdAt, expiresAt, attempts,
+  };
+  if (dsn) envelope.dsn = dsn;
+  if (lastTryAt !== undefined) envelope.lastTryAt = lastTryAt;
+  if (lastError !== undefined) envelope.lastError = lastError;
+  return { envelope };
+}
+// #endregion envelope-validate
+
+const FIELDS = new Set([
+  'version', 'id', 'messageId', 'sender', 'recipient', 'originalRecipient', 'dispatcher', 'origin', 'dsn',
+  'createdAt', 'expiresAt', 'attempts', 'lastTryAt', 'lastError',
+]);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A string of at most `max` characters, without control characters (NUL, CR, LF...). */
+function isText(v: unknown, max = 255): v is string {
+  return typeof v === 'string' && v.length <= max && !/[\x00-\x1f\x7f]/.test(v);
+}
+
+/** A non-negative integer (seconds, attempts). */
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function address(v: unknown): MailAddress | undefined {
+  if (!isRecord(v) || Object.keys(v).length !== 2) return undefined;
+  const { user, domain } = v;
+  return isText(user) && isText(domain) ? { user, domain } : undefined;
+}
+
+/** The origin, or the reason it is refused. */
+function originOf(v: unknown): Origin | string {
+  if (!isRecord(v)) return 'invalid origin';
+  const { tag, clientAddress, clientName, helo, authUser, tls } = v;
+  if (!isText(clientAddress) || clientAddress === '') return 'invalid client address';
+  if (!isText(helo)) return 'invalid helo';
+  if (helo === '') return 'empty helo';
+  const origin: Origin = { clientAddress, helo };
+  for (const [key, value] of [['tag', tag], ['clientName', clientName], ['authUser', authUser]] as const) {
+    if (value === undefined) continue;
+    if (!isText(value)) return `invalid ${key}`;
+    origin[key] = value;
+  }
+  if (tls !== undefined) {
+    if (!isRecord(tls) || !isText(tls['protocol']) || !isText(tls['cipher']) || !isCount(tls['bits'])) {
+      return 'invalid tls';
+    }
+    origin.tls = { protocol: tls['protocol'], cipher: tls['cipher'], bits: tls['bits'] };
+  }
+  return origin;
+}
+
+const NOTIFY = new Set(['SUCCESS', 'FAILURE', 'DELAY', 'NEVER']);
+
+/** The DSN request, or null if it is malformed. */
+function dsnOf(v: unknown): DsnRequest | null {
+  if (!isRecord(v)) return null;
+  const { notify, orcpt, ret, envid } = v;
+  const dsn: DsnRequest = {};
+  if (notify !== undefined) {
+    if (!Array.isArray(notify) || !notify.every((n) => typeof n === 'string' && NOTIFY.has(n))) return null;
+    dsn.notify = notify as DsnRequest['notify'];
+  }
+  if (orcpt !== undefined) {
+    if (!isText(orcpt, 500)) return null;
+    dsn.orcpt = orcpt;
+  }
+  if (ret !== undefined) {
+    if (ret !== 'FULL' && ret !== 'HDRS') return null;
+    dsn.ret = ret;
+  }
+  if (envid !== undefined) {
+    if (!isText(envid, 100)) return null;
+    dsn.envid = envid;
+  }
+  return dsn;
+}

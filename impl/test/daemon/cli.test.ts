@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, repo, smtpdBin, startDaemon, workDir, type RunningDaemon } from './helpers.ts';
+
+const running: RunningDaemon[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of running.splice(0)) {
+    try {
+      process.kill(-d.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the smtpd command line', { timeout: 60_000 }, () => {
+  it('refuses an unknown trace flag before starting anything', () => {
+    const r = spawnSync(process.execPath, [smtpdBin, '-d', '-T', 'imgs', '-f', '/dev/null'], { cwd: repo, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^smtpd: -T: unknown trace flag "imgs"/);
+  });
+
+  it('without -d, prints its pid and writes maillog lines to stderr', async () => {
+    const port = await freePort();
+    const { dir, conf, spool } = workDir(port);
+    dirs.push(dir);
+    const daemon = startDaemon(['-f', conf, '--spool', spool]);
+    running.push(daemon);
+    let stdout = '';
+    daemon.proc.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+    await daemon.waitFor(/ smtpd\[\d+\]: info: queue: 0 envelope\(s\) in the spool at start-up$/);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(stdout).toBe(`smtpd: running in the foreground, pid ${daemon.pid}, logging to stderr\n`);
+    expect(daemon.lines[0]).toMatch(new RegExp(`^[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d \\S+ smtpd\\[${daemon.pid}\\]: info: OpenSMTPD-compatible smtpd starting$`));
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('with -T imsg, traces the messages between processes', async () => {
+    const port = await freePort();
+    const { dir, conf, spool } = workDir(port);
+    dirs.push(dir);
+    const daemon = startDaemon(['-d', '-T', 'imsg', '-f', conf, '--spool', spool]);
+    running.push(daemon);
+    await daemon.waitFor(/^imsg: parent -> smtp: proc\.start$/);
+    await daemon.waitFor(/^imsg: smtp <- parent: proc\.start$/);
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(daemon.lines).toContain('imsg: parent -> queue: proc.stop');
+  });
+});

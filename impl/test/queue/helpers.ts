@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { QueueBackend } from '../../src/queue/backend.ts';
+import type { Envelope } from '../../src/queue/types.ts';
+
+/** An envelope as the SMTP engine would commit it. */
+export function template(recipient = 'bob', overrides: Partial<Envelope> = {}): Omit<Envelope, 'id' | 'messageId'> {
+  return {
+    sender: { user: 'alice', domain: 'example.org' },
+    recipient: { user: recipient, domain: 'example.net' },
+    originalRecipient: { user: recipient, domain: 'example.net' },
+    dispatcher: 'relay',
+    origin: { clientAddress: '192.0.2.1', clientName: 'mail.example.org', helo: 'mail.example.org' },
+    createdAt: 1_700_000_000,
+    expiresAt: 1_700_345_600,
+    attempts: 0,
+    ...overrides,
+  };
+}
+
+/** A fresh spool directory, removed by the returned function. */
+export function tempSpool(): { spool: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'saf-queue-'));
+  return { spool: join(dir, 'spool'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Reads a whole stream. */
+export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Collects what recover() yields. */
+export async function recoverAll(backend: QueueBackend): Promise<Envelope[]> {
+  const out: Envelope[] = [];
+  for await (const e of backend.recover()) out.push(e);
+  return out;
+}
+
+/** Creates, writes and commits one message. */
+export async function commitMessage(backend: QueueBackend, content: string | Buffer, recipients = ['bob']) {
+  const message = await backend.createMessage();
+  await message.write(Buffer.from(content));
+  return message.commit(recipients.map((r) => template(r)));
+}
+
+/** Collects log lines. */
+export function logSink(): { lines: string[]; log: (line: string) => void } {
+  const lines: string[] = [];
+  return { lines, log: (line) => lines.push(line) };
+}
