@@ -49,7 +49,7 @@ export async function acceptTls(
  * that is not one, or the end), and gives those bytes back to the socket
  * before returning a copy of them.
  */
-function peekFirstRecord(socket: Socket): Promise<Buffer> {
+export function peekFirstRecord(socket: Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);
     const finish = (error?: Error): void => {
