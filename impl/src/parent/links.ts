@@ -2,7 +2,8 @@
  * Sockets between children, made by the parent.
  *
  * Node has no socketpair(2). The parent makes the equivalent: a Unix
- * socket server on a path in a directory only root can enter, one
+ * socket server on a path in a private directory (mode 0700, owned by the
+ * daemon's user: root when started as root), one
  * connection to it from the parent itself, and then each end of that
  * connection goes to one child over its IPC channel (the descriptor
  * travels as SCM_RIGHTS; the parent's copy is closed once sent). The path

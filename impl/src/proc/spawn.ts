@@ -49,7 +49,7 @@ export interface ForkOptions {
  * stays missing is the chroot: an _smtpd process can read whatever any
  * user may read.
  *
- * stdin is closed; stdout and stderr are the parent's, so a child's log
+ * stdin is /dev/null; stdout and stderr are the parent's, so a child's log
  * lines go where the parent's go without a relay; fd 3 is the IPC
  * channel, which is also the child's lifeline (child.ts).
  */

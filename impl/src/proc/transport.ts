@@ -4,9 +4,10 @@
  * - Node's IPC channel, which fork() sets up between the parent and each
  *   child. It carries JSON values and, alongside a value, a handle: a
  *   listening net.Server or a connected net.Socket (the file descriptor
- *   travels as SCM_RIGHTS ancillary data). Those are the only descriptors
- *   Node can pass; there is no API to send an open file, a pipe or a TLS
- *   key handle, which OpenSMTPD's imsg can.
+ *   travels as SCM_RIGHTS ancillary data); a dgram socket can go too.
+ *   Sockets are the only descriptors Node can pass; there is no API to
+ *   send an open file, a pipe or a TLS key handle, which OpenSMTPD's imsg
+ *   can.
  *
  * - A Unix-domain stream socket between two children (see links.ts), with
  *   frames of our own: a 4-byte length, a 1-byte kind, the payload. Kind 0
