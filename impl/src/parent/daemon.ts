@@ -42,6 +42,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   });
   process.title = 'smtpd: parent';
   log.info('info: OpenSMTPD-compatible smtpd starting');
+  const refused = authWithoutTable(options.config);
+  if (refused.length > 0) {
+    for (const line of refused) log.crit(`smtpd: ${line}`);
+    return 1;
+  }
   let listeners: BoundListener[];
   let accounts: Accounts;
   let pkis: PkiMaterial[];
@@ -55,6 +60,28 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     return 1;
   }
   return new Daemon(options, log, accounts, listeners, pkis).run();
+}
+
+/**
+ * `listen on ... auth` (or `auth-optional`) without a table: OpenSMTPD
+ * 6.8 then checks the system's password database (getpwnam(3) and
+ * crypt(3), or PAM, in the parent process). This daemon has no way to
+ * read it, so it refuses to start, naming the listener and what to
+ * write instead. The other choice, starting and answering every AUTH
+ * with 454, would hide the mistake behind a temporary failure that
+ * clients retry for days, and the administrator who wrote `auth`
+ * expects users to log in. One line per listener, then exit status 1.
+ */
+function authWithoutTable(config: Config): string[] {
+  return config.listeners.flatMap(({ auth, loc }) => {
+    if (auth === undefined || auth.table !== undefined) return [];
+    const keyword = auth.required ? 'auth' : 'auth-optional';
+    return [
+      `${loc.file}:${loc.line}:${loc.col}: "${keyword}" without a table would check the system's passwords, ` +
+        `which this smtpd cannot read: name a credentials table, as in \`${keyword} <creds>\` with ` +
+        '`table creds file:/etc/mail/creds` holding "user hash" lines, each hash made by `smtpctl encrypt`',
+    ];
+  });
 }
 
 /** The pkis, read as root: the key files are usually readable by root alone. */

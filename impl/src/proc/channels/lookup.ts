@@ -2,7 +2,9 @@
  * smtp → lookup: for each RCPT TO, which action takes the recipient, or
  * the reply that refuses it. The session and envelope are the facts the
  * rules test (lookup/session.ts), copied by smtp from its session as
- * OpenSMTPD's smtp_tx() fills `struct envelope`.
+ * OpenSMTPD's smtp_tx() fills `struct envelope`. And for each AUTH,
+ * whether the user and password are in the listener's credentials table:
+ * the tables live in lookup, so smtp never holds a password hash.
  */
 import { channel, type RequestOf } from '../protocol.ts';
 import { boolean, object, oneOf, optional, string, uint32, type Infer } from '../schema.ts';
@@ -29,7 +31,22 @@ const verdict = object({
 });
 export type RcptVerdict = Infer<typeof verdict>;
 
+/**
+ * One AUTH: the credentials table the listener names (`auth <table>`), and
+ * what the client sent. The password crosses the socket between smtp and
+ * lookup in clear, as it does in OpenSMTPD's imsg; it is never logged.
+ */
+const authRequest = object({ table: string, user: string, password: string });
+
+/**
+ * OpenSMTPD's three answers (LKA_OK, LKA_PERMFAIL, LKA_TEMPFAIL): right,
+ * wrong, or the table could not say. The engine answers 235, 535 and 454.
+ */
+const authAnswer = object({ result: oneOf(['ok', 'permfail', 'tempfail']) });
+export type AuthAnswer = Infer<typeof authAnswer>;
+
 export const lookupChannel = channel('lookup', {
   'lookup.rcpt': { request: object({ session: sessionInfo, envelope: envelopeInfo }), response: verdict },
+  'lookup.auth': { request: authRequest, response: authAnswer },
 });
 export type LookupRequest = RequestOf<typeof lookupChannel['calls']>;

@@ -1,10 +1,16 @@
 /**
  * The lookup process: the ruleset, built once from the configuration,
- * answering smtp's question for each RCPT TO. Tables are opened here, as
- * _smtpd: a table file the rules name must be readable by that user.
+ * answering smtp's question for each RCPT TO, and the listeners'
+ * credentials tables, answering its question for each AUTH. Tables are
+ * opened here, as _smtpd: a table file the rules or a listener name must
+ * be readable by that user.
  */
+import type { Config } from '../../config/index.ts';
+import { checkCredentials } from '../../crypto/index.ts';
+import type { Logger } from '../../log/index.ts';
 import { Ruleset } from '../../lookup/index.ts';
-import { lookupChannel } from '../channels/lookup.ts';
+import { openTable, TableError, tableSource, type Table } from '../../table/index.ts';
+import { lookupChannel, type AuthAnswer } from '../channels/lookup.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
 import { socketTransport } from '../transport.ts';
@@ -13,6 +19,13 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
   const ruleset = Ruleset.fromConfig(ctx.config, {
     trace: (t) => ctx.log.trace('rules', `rules: rule ${t.rule} ${t.criterion}: ${t.result}`),
   });
+  let credentials: Map<string, Table>;
+  try {
+    credentials = openCredentials(ctx.config);
+  } catch (err) {
+    ruleset.close();
+    throw err;
+  }
   const socket = ctx.links.get('smtp');
   if (!socket) throw new Error('lookup: no link to smtp');
   /**
@@ -35,6 +48,7 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
           }
           return { verdict: 'accept' as const, action: decision.action.name, rule: decision.number };
         },
+        'lookup.auth': ({ table, user, password }) => authenticate(ctx.log, credentials, table, user, password),
       },
     },
   });
@@ -42,6 +56,67 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
     stop: async () => {
       smtp.close();
       ruleset.close();
+      for (const table of credentials.values()) table.close();
     },
   };
+}
+
+/**
+ * The credentials tables of the listeners (`listen on ... auth <creds>`),
+ * opened once, at start, each once however many listeners name it. A
+ * table that cannot be opened, or cannot answer credentials lookups (a
+ * `regex:` table), stops the daemon now rather than failing every AUTH.
+ * `auth` without a table never gets here: the parent refuses it before
+ * starting anything (see parent/daemon.ts).
+ */
+function openCredentials(config: Config): Map<string, Table> {
+  const declared = new Map(config.tables.map((t) => [t.name, t]));
+  const tables = new Map<string, Table>();
+  for (const listener of config.listeners) {
+    const name = listener.auth?.table;
+    if (name === undefined || tables.has(name)) continue;
+    const { file, line, col } = listener.loc;
+    const where = `${file}:${line}:${col}: the credentials table ${name}`;
+    const decl = declared.get(name);
+    if (!decl) throw new Error(`${where} is not declared`);
+    let table: Table;
+    try {
+      table = openTable(name, tableSource(decl));
+    } catch (err) {
+      if (err instanceof TableError) throw new Error(`${where}: ${err.message}`);
+      throw err;
+    }
+    if (!table.provides('credentials')) {
+      table.close();
+      throw new Error(`${where} (${table.backendName}) cannot answer credentials lookups`);
+    }
+    tables.set(name, table);
+  }
+  return tables;
+}
+
+/**
+ * One AUTH, as OpenSMTPD's lka_authenticate() answers it: the password
+ * is right, wrong, or the table could not say. The last is logged here,
+ * with the table's error, and goes back to smtp as `tempfail` alone; the
+ * password is never logged. smtp may only ask about a table a listener
+ * checks AUTH against: not about the aliases, nor any other.
+ */
+async function authenticate(
+  log: Logger, credentials: ReadonlyMap<string, Table>, name: string, user: string, password: string,
+): Promise<AuthAnswer> {
+  const table = credentials.get(name);
+  if (!table) throw new Error(`no listener checks AUTH against a table named ${name}`);
+  try {
+    return { result: (await checkCredentials(table, user, password)) ? 'ok' : 'permfail' };
+  } catch (err) {
+    if (!(err instanceof TableError)) throw err;
+    log.warn(`warn: lookup: credentials table ${name} could not answer for user=${visible(user)}: ${err.message}`);
+    return { result: 'tempfail' };
+  }
+}
+
+/** A user name as a log line may show it: printable ASCII, the rest as `?`, as the smtp engine logs it. */
+function visible(user: string): string {
+  return user.replace(/[^\x21-\x7e]/g, '?');
 }

@@ -1,10 +1,10 @@
 /**
  * The smtp process: the SMTP engine, fed with the listeners the parent
- * bound, asking lookup about each recipient and handing each message to
- * the queue, both over their sockets. It is the process that reads what
- * strangers send, so it holds as little as possible: no spool, no
- * tables; only the TLS keys, which Node's TLS needs in the process that
- * speaks it (see roles/idle.ts on crypto).
+ * bound, asking lookup about each recipient and each AUTH, and handing
+ * each message to the queue, both over their sockets. It is the process
+ * that reads what strangers send, so it holds as little as possible: no
+ * spool, no tables, no password hashes; only the TLS keys, which Node's
+ * TLS needs in the process that speaks it (see roles/idle.ts on crypto).
  */
 import { X509Certificate } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
@@ -57,9 +57,7 @@ export async function startSmtp(ctx: RoleContext): Promise<Role> {
       ...(queueTtl?.kind === 'queue ttl' && { queueTtl: queueTtl.ttl.seconds }),
       logger: { info: (line) => log.info(line), warn: (line) => log.warn(line) },
       resolveName: (address) => resolver.reverse(address).then((names) => names[0], () => undefined),
-      // TODO(auth): `listen on ... auth <table>` needs the credentials table,
-      // which belongs in lookup with the other tables; until it is asked
-      // over the lookup channel, AUTH is refused.
+      ...(decl.auth?.table !== undefined && { authenticate: credentialsCheck(lookup, decl.auth.table) }),
     });
     engines.push(engine);
     engine.listen(handed.server);
@@ -108,6 +106,27 @@ function rulesHook(lookup: Peer<NoCalls, typeof lookupChannel['calls']>): Hook {
     } catch {
       return { decision: 'reject', reply: { code: 451, lines: ['Temporary failure'] } };
     }
+  };
+}
+
+/**
+ * AUTH, for a listener with `auth <table>`: the credentials table is in
+ * lookup with the other tables, so each check is one request there. A
+ * right or wrong password is the answer; a table that could not answer,
+ * or a lookup process that does not, is thrown, and the engine turns a
+ * throw into `454 4.7.0 Temporary authentication failure`: the client
+ * keeps its password and tries again later rather than being told it is
+ * wrong. The engine logs the outcome (`smtp authentication user=alice
+ * result=ok|permfail|tempfail`), never the password.
+ */
+function credentialsCheck(
+  lookup: Peer<NoCalls, typeof lookupChannel['calls']>,
+  table: string,
+): (user: string, password: string) => Promise<boolean> {
+  return async (user, password) => {
+    const { result } = await lookup.request({ type: 'lookup.auth', table, user, password }, { timeoutMs: 30_000 });
+    if (result === 'tempfail') throw new Error(`lookup: the credentials table ${table} could not answer`);
+    return result === 'ok';
   };
 }
 
