@@ -44,7 +44,7 @@ export class MessageWriter {
 
   /** The engine's first line(s), before any content. */
   async begin(fields: string): Promise<void> {
-    await this.write([Buffer.from(fields, 'latin1')]);
+    await this.write([Buffer.from(fields, 'utf8')]);
   }
 
   // #region stream-content
@@ -113,7 +113,7 @@ export class MessageWriter {
     let fields = '';
     if (!this.scan.hasDate) fields += `Date: ${date}\r\n`;
     if (!this.scan.hasMessageId) fields += `Message-ID: ${messageId}\r\n`;
-    await this.write([held.subarray(0, at), Buffer.from(fields, 'latin1'), held.subarray(at)]);
+    await this.write([held.subarray(0, at), Buffer.from(fields, 'utf8'), held.subarray(at)]);
   }
 
   private async write(pieces: Buffer[]): Promise<void> {
