@@ -213,8 +213,9 @@ export class FsQueueBackend implements QueueBackend, IncomingContext {
    * Removes an envelope once delivered or bounced, and its message with
    * the last one. This is not fsync'd, on purpose: a crash that forgets a
    * delete brings the envelope back and the message is delivered twice,
-   * which mail accepts (RFC 5321, section 6.1, prefers a duplicate to a
-   * loss); an fsync here would slow every delivery to guard against that.
+   * which is the lesser harm (RFC 5321, section 6.1, forbids losing mail
+   * and accepts that duplicates happen); an fsync here would slow every
+   * delivery to guard against that.
    * The envelope goes before the content: an interrupted delete leaves
    * content without envelopes, which start-up removes.
    */

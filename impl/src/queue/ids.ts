@@ -2,7 +2,7 @@
  * Message and envelope identifiers: how they are made, printed and read
  * back. They follow OpenSMTPD: a message id is 32 random bits, and an
  * envelope id carries its message id in its high half, so that any
- * envelope id names the directory its message lives in.
+ * envelope id names the bucket its message lives in.
  */
 import { getRandomValues } from 'node:crypto';
 import type { EnvelopeId, MessageId } from './types.ts';

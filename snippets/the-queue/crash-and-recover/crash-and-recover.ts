@@ -1,12 +1,11 @@
 // Commit a message, crash before a second one is committed, start again,
 // then damage an envelope file and start again: what the spool holds each time.
-// (Until impl/package.json exports ./queue, the queue is imported by its path.)
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
   type Envelope, formatEnvelopeId, formatMessageId, openQueueBackend,
-} from '../../../impl/src/queue/index.ts';
+} from '@saf/impl/queue';
 
 const dir = await mkdtemp(join(tmpdir(), 'the-queue-'));
 const spool = join(dir, 'spool');
