@@ -1,20 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, repo, smtpdBin, startDaemon, workDir, type RunningDaemon } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { freePort, repo, smtpdBin, startDaemon, workDir, type RunningDaemon, cleanUpAfterEach } from './helpers.ts';
 
-const running: RunningDaemon[] = [];
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of running.splice(0)) {
-    try {
-      process.kill(-d.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { running, dirs } = cleanUpAfterEach();
 
 describe('the smtpd command line', { timeout: 60_000 }, () => {
   it('refuses an unknown trace flag before starting anything', () => {

@@ -1,23 +1,11 @@
-import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   committedContent, Dialog, freePort, processGroup, refused, sendOne, startDaemon, startServing, workDir, type RunningDaemon,
+  cleanUpAfterEach,
 } from './helpers.ts';
 
 const isRoot = process.getuid?.() === 0;
-const running: RunningDaemon[] = [];
-const dirs: string[] = [];
-
-afterEach(() => {
-  for (const d of running.splice(0)) {
-    try {
-      process.kill(-d.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { running, dirs } = cleanUpAfterEach();
 
 async function serve() {
   const port = await freePort();

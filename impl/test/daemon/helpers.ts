@@ -4,10 +4,11 @@
  * a free port.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 
 export const repo = join(import.meta.dirname, '..', '..', '..');
 export const smtpdBin = join(repo, 'impl', 'bin', 'smtpd.mjs');
@@ -183,4 +184,24 @@ export async function refused(port: number): Promise<boolean> {
     socket.once('connect', () => (socket.destroy(), resolve(false)));
     socket.once('error', () => resolve(true));
   });
+}
+
+/**
+ * The daemons and folders a test file starts, stopped and removed after
+ * each test: the whole process group is killed, so no child outlives it.
+ */
+export function cleanUpAfterEach(): { running: RunningDaemon[]; dirs: string[] } {
+  const running: RunningDaemon[] = [];
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of running.splice(0)) {
+      try {
+        process.kill(-d.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return { running, dirs };
 }

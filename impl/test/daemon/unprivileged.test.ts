@@ -1,21 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, processGroup, sendOne, smtpdBin, startDaemon, workDir, type RunningDaemon } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { freePort, processGroup, sendOne, smtpdBin, startDaemon, workDir, type RunningDaemon, cleanUpAfterEach } from './helpers.ts';
 
 const isRoot = process.getuid?.() === 0;
-const running: RunningDaemon[] = [];
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of running.splice(0)) {
-    try {
-      process.kill(-d.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { running, dirs } = cleanUpAfterEach();
 
 /** Runs smtpd as `nobody`, as an administrator without root would. */
 function asNobody(args: string[]): RunningDaemon {
