@@ -14,7 +14,7 @@
  * in the queue acts on it.
  */
 import { formatEnvelopeId, formatMessageId, messageIdOf, parseEnvelopeId, parseMessageId } from './ids.ts';
-import type { DsnRequest, Envelope, MailAddress, Origin } from './types.ts';
+import type { DsnRequest, Envelope, LocalDelivery, MailAddress, Origin } from './types.ts';
 
 /** Bumped whenever a field changes meaning; a file with another version is refused, never guessed at. */
 export const ENVELOPE_VERSION = 1;
@@ -40,6 +40,8 @@ export function serializeEnvelope(e: Envelope): string {
     attempts: e.attempts,
     lastTryAt: e.lastTryAt,
     lastError: e.lastError,
+    delivery: e.delivery,
+    warnings: e.warnings,
   };
   return `${JSON.stringify(record)}\n`;
 }
@@ -123,6 +125,10 @@ export function validateEnvelope(raw: unknown, options: ValidateOptions = {}): P
   if (!isCount(attempts)) return { error: 'invalid attempts' };
   if (lastTryAt !== undefined && !isCount(lastTryAt)) return { error: 'invalid last try' };
   if (lastError !== undefined && !isText(lastError, 1000)) return { error: 'invalid last error' };
+  const delivery = raw['delivery'] === undefined ? undefined : deliveryOf(raw['delivery']);
+  if (delivery === null) return { error: 'invalid delivery' };
+  const { warnings } = raw;
+  if (warnings !== undefined && !isCount(warnings)) return { error: 'invalid warnings' };
 
   const envelope: Envelope = {
     id, messageId, sender, recipient, originalRecipient, dispatcher, origin, createdAt, expiresAt, attempts,
@@ -130,14 +136,50 @@ export function validateEnvelope(raw: unknown, options: ValidateOptions = {}): P
   if (dsn) envelope.dsn = dsn;
   if (lastTryAt !== undefined) envelope.lastTryAt = lastTryAt;
   if (lastError !== undefined) envelope.lastError = lastError;
+  if (delivery) envelope.delivery = delivery;
+  if (warnings !== undefined) envelope.warnings = warnings;
   return { envelope };
 }
 // #endregion envelope-validate
 
 const FIELDS = new Set([
   'version', 'id', 'messageId', 'sender', 'recipient', 'originalRecipient', 'dispatcher', 'origin', 'dsn',
-  'createdAt', 'expiresAt', 'attempts', 'lastTryAt', 'lastError',
+  'createdAt', 'expiresAt', 'attempts', 'lastTryAt', 'lastError', 'delivery', 'warnings',
 ]);
+
+const DELIVERY_KINDS = new Set(['mailbox', 'file', 'command']);
+const SOURCE_KINDS = new Set(['alias', 'virtual', 'forward']);
+
+/**
+ * A local delivery, or null if malformed. Checked like the rest, but not
+ * trusted for more than its shape: whether a `command` may run is decided
+ * again, from smtpd.conf, by the process that would run it.
+ */
+function deliveryOf(v: unknown): LocalDelivery | null {
+  if (!isRecord(v)) return null;
+  const { user, kind, target, source, subaddress } = v;
+  for (const key of Object.keys(v)) {
+    if (!['user', 'kind', 'target', 'source', 'subaddress'].includes(key)) return null;
+  }
+  if (!isText(user) || user === '' || typeof kind !== 'string' || !DELIVERY_KINDS.has(kind)) return null;
+  const delivery: LocalDelivery = { user, kind: kind as LocalDelivery['kind'] };
+  if (kind !== 'mailbox') {
+    if (!isText(target, 4096) || target === '') return null;
+    delivery.target = target;
+  } else if (target !== undefined) {
+    return null;
+  }
+  if (source !== undefined) {
+    if (!isRecord(source) || typeof source['kind'] !== 'string' || !SOURCE_KINDS.has(source['kind'])) return null;
+    if (!isText(source['where'], 1000)) return null;
+    delivery.source = { kind: source['kind'] as 'alias' | 'virtual' | 'forward', where: source['where'] };
+  }
+  if (subaddress !== undefined) {
+    if (!isText(subaddress)) return null;
+    delivery.subaddress = subaddress;
+  }
+  return delivery;
+}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

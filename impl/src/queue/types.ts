@@ -65,4 +65,40 @@ export interface Envelope {
   lastTryAt?: number;
   /** The last error, for the logs, bounces and `smtpctl show queue`. */
   lastError?: string;
+  /**
+   * For an envelope of a local action: what expansion decided in the
+   * lookup process (whose mailbox, or which file or command). Absent for
+   * a relay action, whose recipient is delivered as it is.
+   */
+  delivery?: LocalDelivery;
+  /** How many delay warnings (`bounce warn-interval`) the sender has been sent for this envelope. */
+  warnings?: number;
+}
+
+/**
+ * Where a local delivery goes, as expansion decided it (OpenSMTPD's
+ * expandnode types USERNAME, FILENAME and COMMAND that end an expansion).
+ * The user is a name, looked up again at delivery time in the action's
+ * userbase: uids and home directories are not trusted from disk.
+ */
+export interface LocalDelivery {
+  /** The account the delivery runs as (and, for `mailbox`, whose mailbox): a name in the action's userbase. */
+  user: string;
+  /**
+   * `mailbox`: the action's method (maildir, mbox, mda, lmtp) for `user`.
+   * `file`: append to `target`, a path from an alias or ~/.forward.
+   * `command`: pipe to `target`, a command from an alias, a virtual map or ~/.forward.
+   */
+  kind: 'mailbox' | 'file' | 'command';
+  target?: string;
+  /** Where a file or command came from: what allow-exec is checked against, and what the log names. */
+  source?: ExpansionSource;
+  /** The part after `smtp sub-addr-delim` in the recipient (`tag` in `user+tag`), for `%{dest.user}`-style use. */
+  subaddress?: string;
+}
+
+/** The table or file an expansion step came from. `where` is for people: `table aliases, key root` or `/home/u/.forward line 2`. */
+export interface ExpansionSource {
+  kind: 'alias' | 'virtual' | 'forward';
+  where: string;
 }

@@ -7,6 +7,8 @@
  * Like a web framework's request hooks: one table of phases, one
  * signature, one way to answer early.
  */
+import type { LocalDelivery, MailAddress } from '../queue/types.ts';
+
 export const PHASES = [
   'connect', 'helo', 'ehlo', 'starttls', 'auth', 'mail-from', 'rcpt-to', 'data', 'data-line', 'commit',
 ] as const;
@@ -25,15 +27,27 @@ export interface Reply {
  * `disconnect` answers and closes the session; `rewrite` replaces the
  * phase's parameter (an address, a data line) and continues; `accept`
  * (rcpt-to only) takes the recipient and names the smtpd.conf action that
- * will deliver it: it is how the rules answer. At other phases the engine
+ * will deliver it: it is how the rules answer; with `expanded`, the
+ * envelopes the recipient expanded to. At other phases the engine
  * reads `accept` as `proceed`.
  */
 export type HookDecision =
   | { decision: 'proceed' }
-  | { decision: 'accept'; dispatcher: string }
+  | { decision: 'accept'; dispatcher: string; expanded?: ExpandedTarget[] }
   | { decision: 'reject'; reply: Reply }
   | { decision: 'disconnect'; reply: Reply }
   | { decision: 'rewrite'; value: string };
+
+/**
+ * One envelope a recipient became, when an `accept` comes with expansion
+ * (aliases, virtual maps, ~/.forward): the engine then commits one
+ * envelope per target instead of one for the address the client sent.
+ */
+export interface ExpandedTarget {
+  address: MailAddress;
+  dispatcher: string;
+  delivery?: LocalDelivery;
+}
 
 /** What a hook sees of the session (read-only), plus the phase's parameter. */
 export interface HookContext {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { HookDecision, Phase, Reply, SessionState } from './hooks.ts';
+import type { ExpandedTarget, HookDecision, Phase, Reply, SessionState } from './hooks.ts';
 import { continueAuth, type AuthExchange } from './auth.ts';
 import { COMMANDS } from './commands.ts';
 import { decodeLine, InputBuffer, LINE_BUFFER_MAX, lineLimit } from './input.ts';
@@ -243,13 +243,15 @@ export class Session {
    * OpenSMTPD) the session ends. A hook's reply that is not a 4xx or 5xx
    * is not trusted, and becomes `421 Internal server error`.
    */
-  async gate(phase: Phase, param: string): Promise<{ param: string; dispatcher?: string } | undefined> {
+  async gate(
+    phase: Phase, param: string,
+  ): Promise<{ param: string; dispatcher?: string; expanded?: ExpandedTarget[] } | undefined> {
     const decision = await this.decide(phase, param);
     switch (decision.decision) {
       case 'proceed':
         return { param };
       case 'accept':
-        return { param, dispatcher: decision.dispatcher };
+        return { param, dispatcher: decision.dispatcher, ...(decision.expanded && { expanded: decision.expanded }) };
       case 'rewrite':
         return { param: decision.value };
       case 'reject':

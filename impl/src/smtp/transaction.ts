@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from '../queue/backend.ts';
 import type { DsnRequest, Envelope, MailAddress, Origin } from '../queue/types.ts';
-import type { Reply } from './hooks.ts';
+import type { ExpandedTarget, Reply } from './hooks.ts';
 import { addressText, decodeXtext, parsePath, parseParams, type PathResult } from './address.ts';
 import { DataLineFilter } from './data-lines.ts';
 import { DotReader } from './dot-reader.ts';
@@ -21,6 +21,8 @@ export interface Recipient {
   original: MailAddress;
   /** The smtpd.conf action that delivers it. */
   dispatcher: string;
+  /** What the recipient expanded to (aliases, virtual, ~/.forward): one envelope each instead of one for `address`. */
+  expanded?: ExpandedTarget[];
   notify?: DsnRequest['notify'];
   orcpt?: string;
 }
@@ -142,6 +144,7 @@ export async function rcptTo(s: Session, args: string): Promise<void> {
     recipient.address = again.address!;
   }
   if (gate.dispatcher !== undefined) recipient.dispatcher = gate.dispatcher;
+  if (gate.expanded !== undefined) recipient.expanded = gate.expanded;
   tx.recipients.push(recipient);
   s.state.recipients.push(addressText(recipient.address));
   s.reply(R.recipientOk);
@@ -303,22 +306,24 @@ function envelopesOf(s: Session, tx: Transaction): Omit<Envelope, 'id' | 'messag
   if (s.state.authUser !== undefined) origin.authUser = s.state.authUser;
   if (s.state.tls) origin.tls = { protocol: s.state.tls.protocol, cipher: s.state.tls.cipher, bits: s.state.tls.bits };
   const createdAt = Math.floor(s.ctx.now().getTime() / 1000);
-  return tx.recipients.map((r) => {
+  return tx.recipients.flatMap((r) => {
     const dsn: DsnRequest = {};
     if (r.notify) dsn.notify = r.notify;
     if (r.orcpt !== undefined) dsn.orcpt = r.orcpt;
     if (tx.ret) dsn.ret = tx.ret;
     if (tx.envid !== undefined) dsn.envid = tx.envid;
-    return {
+    const targets: ExpandedTarget[] = r.expanded ?? [{ address: r.address, dispatcher: r.dispatcher }];
+    return targets.map((t) => ({
       sender: tx.sender,
-      recipient: r.address,
+      recipient: t.address,
       originalRecipient: r.original,
-      dispatcher: r.dispatcher,
+      dispatcher: t.dispatcher,
+      ...(t.delivery && { delivery: t.delivery }),
       origin,
       ...(Object.keys(dsn).length > 0 ? { dsn } : {}),
       createdAt,
       expiresAt: createdAt + s.ctx.queueTtl,
       attempts: 0,
-    };
+    }));
   });
 }

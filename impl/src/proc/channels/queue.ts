@@ -27,6 +27,14 @@ const dsn = object({
   envid: optional(string),
 });
 
+const localDelivery = object({
+  user: string,
+  kind: oneOf(['mailbox', 'file', 'command']),
+  target: optional(string),
+  source: optional(object({ kind: oneOf(['alias', 'virtual', 'forward']), where: string })),
+  subaddress: optional(string),
+});
+
 /** An envelope before the queue has given it an id: what smtp commits. */
 const envelopeDraft = object({
   sender: nullable(mailAddress),
@@ -40,6 +48,8 @@ const envelopeDraft = object({
   attempts: uint32,
   lastTryAt: optional(number),
   lastError: optional(string),
+  delivery: optional(localDelivery),
+  warnings: optional(uint32),
 });
 export type EnvelopeDraft = Omit<Envelope, 'id' | 'messageId'>;
 
