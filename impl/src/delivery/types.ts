@@ -5,7 +5,7 @@
  * command) carries it out and answers with a DeliveryOutcome, which the
  * scheduler turns into "done", "try again later" or "bounce".
  */
-import type { LocalMethod } from '../config/index.ts';
+import type { LocalMethod, LocalOptions } from '../config/index.ts';
 import type { Envelope } from '../queue/types.ts';
 
 /** The account a delivery runs as, from the action's userbase (getpwnam by default). */
@@ -33,6 +33,14 @@ export interface DeliveryRequest {
   wrapper?: string;
   /** The daemon's host name, for `Delivered-To`-style headers and %{} variables. */
   hostname: string;
+  /**
+   * The action's options, for the safety net (mayRunCommand): a `command`
+   * delivery runs only if its source is marked `allow-exec` here. Absent
+   * means no command from an alias, a virtual map or ~/.forward may run.
+   */
+  actionOptions?: LocalOptions;
+  /** `smtp sub-addr-delim`, for the `strip` modifier of %{} variables; `+` by default. */
+  subaddressDelimiter?: string;
 }
 
 /**

@@ -1,0 +1,126 @@
+/**
+ * Delivering into a Maildir (https://cr.yp.to/proto/maildir.html), as
+ * OpenSMTPD's mail.maildir does: the message is written under tmp/ with a
+ * name no other delivery can choose, made durable, then renamed into
+ * new/, which is atomic: a reader sees the whole message or nothing.
+ *
+ * Two options of the `maildir` method shape where it lands:
+ *  - `junk`: a message whose header says `X-Spam: yes` or
+ *    `X-Spam-Flag: yes` (what SpamAssassin and rspamd add) goes to the
+ *    Maildir++ folder `.Junk`, created when missing.
+ *  - the recipient's sub-address (`user+lists@`): if the folder `.lists`
+ *    exists, the message goes there (OpenSMTPD's EXTENSION); a folder is
+ *    never created for a tag, or any sender could make folders.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { fsFailure } from './failure.ts';
+import { encodeLines } from './lines.ts';
+import type { DeliveryOutcome } from './types.ts';
+
+export interface MaildirOptions {
+  /** The `junk` option of the method. */
+  junk?: boolean;
+  /** The recipient's sub-address: deliver to the folder `.TAG` if it exists. */
+  folder?: string;
+  /** The host name in file names; os.hostname() by default. */
+  hostname?: string;
+}
+
+/**
+ * The characters a tag loses before it names a folder, as mail.maildir
+ * does: `/` above all, and the ones that mean something to a shell or an
+ * IMAP client.
+ */
+const FOLDER_ESCAPE = "!#$%&'*/?^`{|}~";
+
+let sequence = 0;
+
+/**
+ * A name unique to this delivery, in the form the maildir spec and
+ * Dovecot use: seconds, then M microseconds, P pid, Q a per-process
+ * counter and R random bits, then the host name with `/` and `:` written
+ * as `\057` and `\072` (a `/` would make it a path, a `:` starts the
+ * flags of a name in cur/).
+ */
+export function maildirUniqueName(host = osHostname()): string {
+  const micros = BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+  const seconds = micros / 1_000_000n;
+  const rand = randomBytes(8).toString('hex');
+  const safeHost = (host || 'localhost').replace(/\//g, '\\057').replace(/:/g, '\\072');
+  return `${seconds}.M${micros % 1_000_000n}P${process.pid}Q${++sequence}R${rand}.${safeHost}`;
+}
+
+/** A header line that marks spam: `X-Spam: yes` or `X-Spam-Flag: yes`, in any case. */
+export function isSpamHeader(line: string): boolean {
+  return /^x-spam(-flag)?[ \t]*:[ \t]*yes[ \t]*$/i.test(line);
+}
+
+/** Creates DIR and its tmp/, new/ and cur/, mode 0700, when missing. */
+export async function ensureMaildir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const sub of ['tmp', 'new', 'cur']) {
+    await mkdir(`${dir}/${sub}`, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Delivers one message; never throws for a delivery problem. `detail` is the file's path in new/. */
+export async function deliverMaildir(dir: string, content: AsyncIterable<unknown>, options: MaildirOptions = {}): Promise<DeliveryOutcome> {
+  if (!isAbsolute(dir)) return { result: 'permfail', reason: `maildir ${dir}: the path must be absolute` };
+  const root = dir.replace(/\/+$/, '') || '/';
+  const junkDir = `${root}/.Junk`;
+  let target = root;
+  try {
+    await ensureMaildir(root);
+    if (options.junk) await ensureMaildir(junkDir);
+    const tag = options.folder ? [...options.folder].map((c) => (FOLDER_ESCAPE.includes(c) ? ':' : c)).join('') : '';
+    if (tag) {
+      const folder = `${root}/.${tag}`;
+      if (await stat(folder).then((s) => s.isDirectory(), () => false)) {
+        await ensureMaildir(folder);
+        target = folder;
+      }
+    }
+  } catch (e) {
+    return fsFailure(`maildir ${root}`, e);
+  }
+
+  const name = maildirUniqueName(options.hostname);
+  const tmpPath = `${target}/tmp/${name}`;
+  let handle: FileHandle | undefined;
+  let spam = false;
+  try {
+    handle = await open(tmpPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const onHeaderLine = options.junk ? (line: Buffer) => { spam ||= isSpamHeader(line.toString('latin1')); } : undefined;
+    for await (const out of encodeLines(content, { eol: '\n', terminateLastLine: true, ...(onHeaderLine && { onHeaderLine }) })) {
+      for (let done = 0; done < out.length;) done += (await handle.write(out, done, out.length - done)).bytesWritten;
+    }
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    const newDir = `${spam ? junkDir : target}/new`;
+    const newPath = `${newDir}/${name}`;
+    await rename(tmpPath, newPath);
+    // The rename is only durable once the directory is.
+    await fsyncDir(newDir);
+    return { result: 'ok', detail: newPath };
+  } catch (e) {
+    await handle?.close().catch(() => {});
+    await unlink(tmpPath).catch(() => {});
+    return fsFailure(`maildir ${target}`, e);
+  }
+}

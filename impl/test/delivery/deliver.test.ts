@@ -1,0 +1,158 @@
+/**
+ * deliverLocal() as the dispatcher calls it: the safety net, the methods
+ * that deliver nothing, the delivery headers, loop detection, and the
+ * choice of agent by delivery kind and method.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LocalAction, LocalOptions } from '../../src/config/index.ts';
+import { deliverLocal, deliveryHeaders, mayRunCommand } from '../../src/delivery/deliver.ts';
+import type { LocalDelivery } from '../../src/queue/types.ts';
+import { content, envelope, readMaildirWithPython, readMboxWithPython, request, tempDir, unix } from './helpers.ts';
+
+const MESSAGE = 'Subject: hello\r\n\r\nbody\r\n';
+
+function action(options: LocalOptions): LocalAction {
+  return { kind: 'action', name: 'local', method: { kind: 'mda', command: '/usr/bin/true' }, options, loc: { file: 'smtpd.conf', line: 1, col: 1 } };
+}
+const command = (source?: LocalDelivery['source']): LocalDelivery => ({ user: 'bob', kind: 'command', target: '/usr/bin/vacation bob', ...(source && { source }) });
+const alias = { kind: 'alias' as const, where: 'table aliases, key bob' };
+const virtual = { kind: 'virtual' as const, where: 'table virtuals, key bob@example.net' };
+const forward = { kind: 'forward' as const, where: '/home/bob/.forward line 1' };
+const allExec: LocalOptions = { alias: { table: 'aliases', allowExec: true }, virtual: { table: 'virtuals', allowExec: true }, forwardFile: { allowExec: true } };
+
+describe('the safety net: mayRunCommand', () => {
+  const rows: [what: string, options: LocalOptions, delivery: LocalDelivery | undefined, reason: RegExp | undefined][] = [
+    ["the action's own mda (a mailbox delivery)", {}, { user: 'bob', kind: 'mailbox' }, undefined],
+    ['no delivery at all', {}, undefined, undefined],
+    ['a file from an alias without allow-exec', { alias: { table: 'aliases', allowExec: false } }, { user: 'bob', kind: 'file', target: '/tmp/x', source: alias }, undefined],
+    ['a command from an allow-exec alias', { alias: { table: 'aliases', allowExec: true } }, command(alias), undefined],
+    ['a command from an alias without allow-exec', { alias: { table: 'aliases', allowExec: false } }, command(alias), /from table aliases, key bob: alias <aliases> of action "local" is not marked allow-exec$/],
+    ['a command from an alias the action does not have', { virtual: { table: 'virtuals', allowExec: true } }, command(alias), /action "local" has no alias table$/],
+    ['a command from an allow-exec virtual table', { virtual: { table: 'virtuals', allowExec: true } }, command(virtual), undefined],
+    ['a command from a virtual table, only the alias allowing exec', { alias: { table: 'aliases', allowExec: true } }, command(virtual), /action "local" has no virtual table$/],
+    ['a command from a virtual table without allow-exec', { virtual: { table: 'virtuals', allowExec: false } }, command(virtual), /virtual <virtuals> of action "local" is not marked allow-exec$/],
+    ['a command from ~/.forward with forward-file allow-exec', { forwardFile: { allowExec: true } }, command(forward), undefined],
+    ['a command from ~/.forward with forward-file only', { forwardFile: { allowExec: false } }, command(forward), /forward-file of action "local" is not marked allow-exec$/],
+    ['a command from ~/.forward, the action reading none', { alias: { table: 'aliases', allowExec: true } }, command(forward), /does not read ~\/\.forward files$/],
+    ['a command of unknown origin, everything allowing exec', allExec, command(), /^"\/usr\/bin\/vacation bob" for bob does not say where it came from/],
+    ['a command from a source kind nobody knows', allExec, command({ kind: 'include' as 'alias', where: 'somewhere' }), /unknown source$/],
+  ];
+  it.each(rows)('%s', (_what, options, delivery, reason) => {
+    const policy = mayRunCommand(action(options), delivery);
+    if (reason === undefined) expect(policy).toEqual({ allowed: true });
+    else {
+      expect(policy.allowed).toBe(false);
+      expect(!policy.allowed && policy.reason).toMatch(reason);
+    }
+  });
+});
+
+describe('deliverLocal', () => {
+  let dir = '';
+  let cleanup = () => {};
+  afterEach(() => cleanup());
+  function setup() {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    dir = t.dir;
+  }
+
+  it('puts Return-Path and Delivered-To on top, as mda.c does; Return-Path: <> for the null sender', () => {
+    expect(deliveryHeaders(envelope())).toBe('Return-Path: <alice@example.org>\r\nDelivered-To: bob+news@example.net\r\n');
+    expect(deliveryHeaders(envelope({ sender: null }))).toBe('Return-Path: <>\r\nDelivered-To: bob+news@example.net\r\n');
+  });
+
+  it('mbox: /var/mail/USER (here a temporary mail directory), read back by Python', async () => {
+    setup();
+    const outcome = await deliverLocal(request({ kind: 'mbox' }, dir, { envelope: envelope({ sender: null, delivery: { user: 'bob', kind: 'mailbox' } }) }), content(MESSAGE), { mailDir: dir });
+    expect(outcome).toEqual({ result: 'ok', detail: join(dir, 'bob') });
+    const [msg] = readMboxWithPython(join(dir, 'bob'));
+    expect(msg!.from).toMatch(/^MAILER-DAEMON /);
+    expect(msg!.bytes.toString()).toBe(`Return-Path: <>\nDelivered-To: bob+news@example.net\n${unix(MESSAGE).toString()}`);
+  });
+
+  it('maildir: a path with ~ and %{} variables, junk and the sub-address folder', async () => {
+    setup();
+    mkdirSync(join(dir, 'Mail', 'bob', '.news'), { recursive: true });
+    const method = { kind: 'maildir' as const, path: '~/Mail/%{dest.user:lowercase}', junk: true };
+    const req = request(method, dir, { delivery: { user: 'bob', kind: 'mailbox', subaddress: 'news' } });
+    expect((await deliverLocal(req, content(MESSAGE))).result).toBe('ok');
+    expect((await deliverLocal(req, content(`X-Spam: yes\r\n${MESSAGE}`))).result).toBe('ok');
+    const read = readMaildirWithPython(join(dir, 'Mail', 'bob'));
+    expect(read.inbox).toEqual([]);
+    expect(read.folders.news?.map((m) => m.bytes.toString())).toEqual([`Return-Path: <alice@example.org>\nDelivered-To: bob+news@example.net\n${unix(MESSAGE).toString()}`]);
+    expect(read.folders.Junk).toHaveLength(1);
+  });
+
+  it('maildir without a path: ~/Maildir', async () => {
+    setup();
+    expect((await deliverLocal(request({ kind: 'maildir', junk: false }, dir), content(MESSAGE))).result).toBe('ok');
+    expect(readMaildirWithPython(join(dir, 'Maildir')).inbox).toHaveLength(1);
+  });
+
+  it('a message that already carries our Delivered-To is a loop: permfail, nothing delivered', async () => {
+    setup();
+    const looped = `Received: from somewhere\r\nDelivered-To: BOB+news@example.net\r\n${MESSAGE}`;
+    const outcome = await deliverLocal(request({ kind: 'maildir', junk: false }, dir), content(looped));
+    expect(outcome).toEqual({ result: 'permfail', reason: 'mail loop: the message was already delivered to BOB+news@example.net (Delivered-To)' });
+    expect(existsSync(join(dir, 'Maildir'))).toBe(false);
+    // In the body it is only text.
+    const body = `Subject: x\r\n\r\nDelivered-To: bob+news@example.net\r\n`;
+    expect((await deliverLocal(request({ kind: 'maildir', junk: false }, dir), content(body))).result).toBe('ok');
+  });
+
+  it('forward-only and expand-only deliver nothing to a mailbox', async () => {
+    setup();
+    for (const kind of ['forward-only', 'expand-only'] as const) {
+      const outcome = await deliverLocal(request({ kind }, dir), content(MESSAGE));
+      expect(outcome.result).toBe('permfail');
+      expect(outcome.result !== 'ok' && outcome.reason).toMatch(new RegExp(`^action "local" is ${kind}: `));
+    }
+    // expand-only still lets an alias's file through; forward-only does not.
+    const file = { user: 'bob', kind: 'file' as const, target: join(dir, 'archive'), source: alias };
+    expect((await deliverLocal(request({ kind: 'expand-only' }, dir, { delivery: file }), content(MESSAGE))).result).toBe('ok');
+    expect((await deliverLocal(request({ kind: 'forward-only' }, dir, { delivery: file }), content(MESSAGE))).result).toBe('permfail');
+  });
+
+  it('root gets mail only through mbox, as in OpenSMTPD', async () => {
+    setup();
+    const root = { name: 'root', uid: 0, gid: 0, home: dir };
+    const outcome = await deliverLocal(request({ kind: 'maildir', junk: false }, dir, { user: root }), content(MESSAGE));
+    expect(outcome).toMatchObject({ result: 'permfail', reason: expect.stringMatching(/^not allowed to deliver to root \(uid 0\) with maildir/) });
+    expect((await deliverLocal(request({ kind: 'mbox' }, dir, { user: root }), content(MESSAGE), { mailDir: dir })).result).toBe('ok');
+    expect((await deliverLocal(request({ kind: 'maildir', junk: false }, dir, { user: root }), content(MESSAGE), { allowRoot: true })).result).toBe('ok');
+  });
+
+  it('a bad template waits for the administrator (tempfail); a value that does not fit it bounces (permfail)', async () => {
+    setup();
+    const typo = await deliverLocal(request({ kind: 'maildir', path: `${dir}/%{recipient}`, junk: false }, dir), content(MESSAGE));
+    expect(typo).toMatchObject({ result: 'tempfail', reason: expect.stringMatching(/^unknown format variable %\{recipient\}/) });
+    const short = await deliverLocal(request({ kind: 'maildir', path: `${dir}/%{dest.user[5:]}`, junk: false }, dir), content(MESSAGE));
+    expect(short).toMatchObject({ result: 'permfail', reason: expect.stringMatching(/past the end of "bob"/) });
+  });
+
+  it('never throws: a message that cannot be read is a tempfail, and the stream is destroyed', async () => {
+    setup();
+    const broken = new Readable({ read() { this.destroy(new Error('spool file vanished')); } });
+    const outcome = await deliverLocal(request({ kind: 'maildir', junk: false }, dir), broken);
+    expect(outcome).toEqual({ result: 'tempfail', reason: 'error reading the message: spool file vanished' });
+    const unread = content(MESSAGE);
+    await deliverLocal(request({ kind: 'forward-only' }, dir), unread);
+    expect(unread.destroyed).toBe(true);
+  });
+
+  it('the safety net runs before any command: an unsourced command is refused with a tempfail', async () => {
+    setup();
+    const req = request({ kind: 'mbox' }, dir, { delivery: { user: 'bob', kind: 'command', target: `touch ${dir}/ran` }, actionOptions: allExec });
+    const outcome = await deliverLocal(req, content(MESSAGE));
+    expect(outcome).toMatchObject({ result: 'tempfail', reason: expect.stringMatching(/^command refused: /) });
+    expect(existsSync(join(dir, 'ran'))).toBe(false);
+    // Without the action's options, nothing from an alias runs either.
+    const bare = request({ kind: 'mbox' }, dir, { delivery: { user: 'bob', kind: 'command', target: `touch ${dir}/ran`, source: alias } });
+    expect((await deliverLocal(bare, content(MESSAGE))).result).toBe('tempfail');
+    expect(existsSync(join(dir, 'ran'))).toBe(false);
+  });
+});

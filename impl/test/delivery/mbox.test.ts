@@ -1,0 +1,111 @@
+/**
+ * The mbox agent, read back by Python's mailbox.mbox: separators, mboxo
+ * quoting, several messages in one file, the dot-lock, and the file cut
+ * back to its old size when an append fails half-way.
+ */
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { acquireDotlock } from '../../src/delivery/dotlock.ts';
+import { appendMbox, asctime, mboxFromLine } from '../../src/delivery/mbox.ts';
+import { content, readMboxWithPython, tempDir, unix } from './helpers.ts';
+
+const DATE = new Date(2024, 1, 1, 9, 5, 7);
+const FAST_LOCK = { retries: 3, retryDelayMs: 20 };
+
+describe('mbox delivery', () => {
+  let cleanup = () => {};
+  afterEach(() => cleanup());
+  function setup() {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    return join(t.dir, 'bob');
+  }
+
+  it('writes the separator with an asctime date, MAILER-DAEMON for the null sender', () => {
+    expect(asctime(DATE)).toBe('Thu Feb  1 09:05:07 2024');
+    expect(mboxFromLine('alice@example.org', DATE)).toBe('From alice@example.org Thu Feb  1 09:05:07 2024\n');
+    expect(mboxFromLine('', DATE)).toBe('From MAILER-DAEMON Thu Feb  1 09:05:07 2024\n');
+    expect(mboxFromLine('"a b"@example.org', DATE)).toBe('From "a_b"@example.org Thu Feb  1 09:05:07 2024\n');
+  });
+
+  it('appends several messages that Python reads back one by one, with From_ lines quoted mboxo-style', async () => {
+    const path = setup();
+    const messages = [
+      'Subject: one\r\n\r\nFrom the start of a line\r\n>From already quoted\r\n>>From twice\r\n From not at the start\r\n',
+      'Subject: two\r\n\r\n8-bit: caf\u00e9 \u4e2d\u6587\r\n\r\n\r\n',
+      'Subject: three\r\n\r\nno final newline',
+    ];
+    const senders = ['alice@example.org', 'MAILER-DAEMON', 'carol@example.com'];
+    for (const [i, m] of messages.entries()) {
+      expect(await appendMbox(path, content(m), { from: senders[i]!, date: DATE, lock: FAST_LOCK })).toEqual({ result: 'ok', detail: path });
+    }
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+
+    const read = readMboxWithPython(path);
+    expect(read.map((m) => m.from)).toEqual(senders.map((s) => `${s} Thu Feb  1 09:05:07 2024`));
+    // mboxo: `From ` gets a `>`, `>From ` is left as it is; readers do not unquote.
+    expect(read[0]!.bytes.toString()).toBe('Subject: one\n\n>From the start of a line\n>From already quoted\n>>From twice\n From not at the start\n');
+    expect(read[1]!.bytes.equals(unix(messages[1]!))).toBe(true);
+    expect(read[2]!.bytes.toString()).toBe('Subject: three\n\nno final newline\n');
+    // Each message ends with a blank line before the next separator.
+    expect(readFileSync(path, 'latin1')).toContain('start\n\nFrom MAILER-DAEMON ');
+  });
+
+  it('starts a new message on its own paragraph even after a writer that left none', async () => {
+    const path = setup();
+    writeFileSync(path, 'From x@y Thu Feb  1 09:05:07 2024\nSubject: old\n\nno blank line after me');
+    await appendMbox(path, content('Subject: new\r\n\r\nhi\r\n'), { from: 'a@b', date: DATE, lock: FAST_LOCK });
+    const read = readMboxWithPython(path);
+    expect(read.map((m) => m.bytes.toString())).toEqual(['Subject: old\n\nno blank line after me\n', 'Subject: new\n\nhi\n']);
+  });
+
+  it('a mailbox locked by someone else is a temporary failure; a stale lock is removed', async () => {
+    const path = setup();
+    const held = await acquireDotlock(path);
+    const busy = await appendMbox(path, content('Subject: x\r\n\r\nx\r\n'), { from: 'a@b', lock: FAST_LOCK });
+    expect(busy).toMatchObject({ result: 'tempfail' });
+    expect(busy.result !== 'ok' && busy.reason).toMatch(/mailbox is locked/);
+    expect(existsSync(path)).toBe(false);
+    await held.release();
+
+    writeFileSync(`${path}.lock`, '99999\n');
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(`${path}.lock`, old, old);
+    expect(await appendMbox(path, content('Subject: x\r\n\r\nx\r\n'), { from: 'a@b', lock: FAST_LOCK })).toMatchObject({ result: 'ok' });
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('cuts the file back to its old size when the message cannot be read to its end', async () => {
+    const path = setup();
+    await appendMbox(path, content('Subject: first\r\n\r\nkept\r\n'), { from: 'a@b', date: DATE });
+    const before = readFileSync(path);
+    const failing = Readable.from((async function* () {
+      yield Buffer.from('Subject: second\r\n\r\n');
+      yield Buffer.alloc(200_000, 'x');
+      throw new Error('queue read failed');
+    })());
+    const outcome = await appendMbox(path, failing, { from: 'a@b', date: DATE });
+    expect(outcome).toMatchObject({ result: 'tempfail' });
+    expect(outcome.result !== 'ok' && outcome.reason).toContain('queue read failed');
+    expect(readFileSync(path).equals(before)).toBe(true);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('writes to a device such as /dev/null without a lock beside it', async () => {
+    expect(await appendMbox('/dev/null', content('Subject: x\r\n\r\nx\r\n'), { from: 'a@b' })).toEqual({ result: 'ok', detail: '/dev/null' });
+    expect(existsSync('/dev/null.lock')).toBe(false);
+  });
+
+  it('strict (a system mailbox): refuses a symbolic link', async () => {
+    const path = setup();
+    const { symlinkSync } = await import('node:fs');
+    writeFileSync(`${path}.target`, '');
+    symlinkSync(`${path}.target`, path);
+    const outcome = await appendMbox(path, content('x\r\n'), { from: 'a@b', strict: true });
+    expect(outcome).toMatchObject({ result: 'tempfail' });
+    expect(readFileSync(`${path}.target`, 'utf8')).toBe('');
+  });
+});
