@@ -1,0 +1,11 @@
+/**
+ * Bounces and delay warnings: whether the sender of an envelope is told
+ * (policy.ts), and the delivery status notification that tells them
+ * (dsn.ts).
+ */
+export {
+  buildBounce, RETURN_FULL_MAX, returnsWholeMessage, splitOriginal,
+  type BounceInput, type BounceRecipient, type OriginalMessage,
+} from './dsn.ts';
+export { dsnAllows, shouldBounce, shouldWarn, whyNoNotice, type NoticeKind } from './policy.ts';
+export { diagnosticCode, EXPIRED_STATUS, statusOf } from './status.ts';

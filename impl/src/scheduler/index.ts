@@ -1,0 +1,10 @@
+/**
+ * The scheduler: when each queued envelope is delivered, retried,
+ * bounced or warned about. RamQueue holds the envelopes and decides;
+ * the scheduler process drives it with the clock and carries out its
+ * decisions through the queue.
+ */
+export { BACKOFF, nextTryAfter, retryOffset, type DispatcherKind } from './backoff.ts';
+export { DEFAULT_QUEUE_TTL, entryOf, schedulerOptions, type ConfiguredScheduler } from './options.ts';
+export { DEFAULT_MAX_INFLIGHT, DEFAULT_WARN_INTERVALS, RamQueue } from './ramqueue.ts';
+export type { Decision, DueEnvelope, ListedEnvelope, SchedulerEntry, SchedulerOptions, WarnDecision } from './types.ts';
