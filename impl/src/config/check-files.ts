@@ -11,9 +11,14 @@
  *   owned by root (or by the user running the check), hold a private key,
  *   and be the key of that certificate.
  *
+ * - A listener's `auth` must name a credentials table: without one it
+ *   names the system's password database, which this smtpd cannot read
+ *   (see authWithoutTable).
+ *
  * OpenSMTPD 6.8 checks the key the same way, and only reads the
  * certificates; parsing them, and checking that key and certificate
- * belong together, are ours.
+ * belong together, are ours, and so is the refusal of `auth` without a
+ * table, which 6.8 accepts.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -40,7 +45,7 @@ export const diskAccess: FileAccess = {
 const FILE_BACKENDS = new Set(['file', 'db', 'regex', 'static']);
 
 export function checkFiles(config: Config, fs: FileAccess = diskAccess): ConfigError[] {
-  const errors: ConfigError[] = [];
+  const errors: ConfigError[] = [...authWithoutTable(config)];
   const read = (path: string, loc: SourceLocation, what: string): Buffer | undefined => {
     try {
       return fs.read(path);
@@ -93,6 +98,26 @@ export function checkFiles(config: Config, fs: FileAccess = diskAccess): ConfigE
     }
   }
   return errors;
+}
+
+/**
+ * `listen on ... auth` (or `auth-optional`) without a table: OpenSMTPD
+ * 6.8 then checks the system's password database (getpwnam(3) and
+ * crypt(3), or PAM, in its parent process). This smtpd has no way to
+ * read it, so such a listener is an error, naming the listener and what
+ * to write instead, for `smtpd -n` and for the daemon at start alike. The
+ * other choice, starting and answering every AUTH with 454, would hide
+ * the mistake behind a temporary failure that clients retry for days,
+ * and the administrator who wrote `auth` expects users to log in.
+ */
+export function authWithoutTable(config: Config): ConfigError[] {
+  return config.listeners.flatMap(({ auth, loc }) => {
+    if (auth === undefined || auth.table !== undefined) return [];
+    const keyword = auth.required ? 'auth' : 'auth-optional';
+    return [new ConfigError(loc, `"${keyword}" without a table would check the system's passwords, which this smtpd cannot read`,
+      `name a credentials table, as in \`${keyword} <creds>\` with \`table creds file:/etc/mail/creds\` holding ` +
+        '"user hash" lines, each hash made by `smtpctl encrypt`')];
+  });
 }
 
 /** The first certificate of a PEM file (a chain starts with the server's own). */

@@ -14,7 +14,7 @@ import { emptyConfig } from './ast.ts';
 
 export * from './ast.ts';
 export { ConfigError, ConfigWarning, closestWord, editDistance } from './errors.ts';
-export { checkFiles, type FileAccess } from './check-files.ts';
+export { authWithoutTable, checkFiles, type FileAccess } from './check-files.ts';
 export { describeRules, formatConfig, formatStatement } from './format.ts';
 export { Lexer, tokenize, type Token } from './lexer.ts';
 export { MacroTable, parseMacroOverride } from './macros.ts';

@@ -88,6 +88,7 @@ function parseLocalOptions(s: TokenStream, action: string, method: LocalMethod):
     // allow-exec may follow each of forward-file, alias and virtual; a second one in a row is caught below.
     if (t.text !== 'allow-exec') once(s, seen, t.text === 'virtual' ? 'alias' : t.text, t, t.text === 'virtual' || t.text === 'alias' ? 'alias or virtual' : t.text);
     switch (t.text) {
+      // #region allow-exec
       case 'alias':
       case 'virtual':
         o[t.text] = { table: s.expectTableRef(`${t.text} expansion`).name, allowExec: false };
@@ -106,6 +107,7 @@ function parseLocalOptions(s: TokenStream, action: string, method: LocalMethod):
         target.allowExec = true;
         break;
       }
+      // #endregion allow-exec
       case 'userbase':
         o.userbase = s.expectTableRef('user lookups').name;
         break;

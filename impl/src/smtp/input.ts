@@ -8,6 +8,8 @@
 import { isUtf8 } from 'node:buffer';
 
 const EMPTY = Buffer.alloc(0);
+/** What takeLine() gives for a line past LINE_BUFFER_MAX. */
+export const TOO_LONG = Symbol('line too long');
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -36,14 +38,20 @@ export class InputBuffer {
   }
 
   /**
-   * The next complete line, without its line end, or `undefined` when the
-   * line has not arrived yet. Commands end with CRLF; a bare LF is taken
-   * as a line end too, as OpenSMTPD's io_getline() takes it. (In a
-   * message the rule is stricter: see dot-reader.ts.)
+   * The next complete line, without its line end; `undefined` when the
+   * line has not arrived yet; `TOO_LONG` when it is longer than
+   * LINE_BUFFER_MAX octets with its line end, or will be, its end not
+   * having come within them. The limit is on the line, not on the chunk
+   * it came in, so it holds however TCP split the bytes: a long line sent
+   * in one write and the same line sent one byte at a time get the same
+   * answer. Commands end with CRLF; a bare LF is taken as a line end too,
+   * as OpenSMTPD's io_getline() takes it. (In a message the rule is
+   * stricter: see dot-reader.ts.)
    */
-  takeLine(): Buffer | undefined {
+  takeLine(): Buffer | typeof TOO_LONG | undefined {
     const lf = this.buf.indexOf(LF, this.pos);
-    if (lf < 0) return undefined;
+    if (lf < 0) return this.length >= LINE_BUFFER_MAX ? TOO_LONG : undefined;
+    if (lf + 1 - this.pos > LINE_BUFFER_MAX) return TOO_LONG;
     const end = lf > this.pos && this.buf[lf - 1] === CR ? lf - 1 : lf;
     const line = this.buf.subarray(this.pos, end);
     this.pos = lf + 1;
@@ -58,8 +66,10 @@ export class InputBuffer {
  * SIZE 26 (RFC 1870), DSN 100 on MAIL and 500 on RCPT (RFC 3461), AUTH=
  * 500 on MAIL, and 12288 for the AUTH command and its responses (RFC
  * 4954), SMTPUTF8 10 on MAIL (RFC 6531). A longer line gets `500 Line too
- * long` and the session goes on; OpenSMTPD 6.8 allows 2048 octets to
- * every command and closes the session past them.
+ * long` and the session goes on; only a line past LINE_BUFFER_MAX, which
+ * the engine will not hold, ends the session. OpenSMTPD 6.8 allows 2,047
+ * octets before the CRLF to every command, and past them answers `500
+ * 5.0.0 Command line too long` and closes the session.
  */
 export const COMMAND_LINE_MAX = 512;
 const LINE_LIMITS: Readonly<Record<string, number>> = {
@@ -68,7 +78,7 @@ const LINE_LIMITS: Readonly<Record<string, number>> = {
   AUTH: 12288,
 };
 
-/** The longest line the engine reads at all; past it, without a line end, the session is closed. */
+/** The longest line the engine reads at all, line end included; past it, the session is closed. */
 export const LINE_BUFFER_MAX = 12288;
 
 export function lineLimit(verb: string): number {

@@ -128,7 +128,12 @@ export const R = {
   nulInCommand: reply(500, '5.5.2', 'Syntax error: NUL character in command'),
   notUtf8: reply(500, '5.5.2', 'Syntax error: invalid UTF-8 in command'),
   pipelining: (verb: string) => reply(500, '5.5.1', `Invalid command: Pipelining not allowed after ${verb}`),
-  /** RFC 5321 3.1: a server may answer 554 in place of the greeting; 6.8 reads nothing before its greeting. */
+  /**
+   * RFC 5321 3.1: a server may answer 554 in place of the greeting. 6.8
+   * leaves early input unread until it has greeted, then answers it as
+   * if it had come after: one command is served, more than one get
+   * `500 5.5.1 Invalid command: Pipelining not supported` and the close.
+   */
   earlyTalker: reply(554, '5.5.1', 'Invalid command: Talked before the greeting'),
   shuttingDown: (host: string) => reply(421, '4.3.2', `${host} Service shutting down, closing channel`),
 } as const;

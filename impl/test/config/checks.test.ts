@@ -110,6 +110,19 @@ describe('files named by the configuration', () => {
     ]);
   });
 
+  it('refuses auth without a table, which names the system\'s passwords, and says what to write instead', () => {
+    const pki = 'pki mail cert "/ssl/rsa.crt" key "/ssl/rsa.key"\ntable creds { bob = "hash" }\n';
+    const hint = (keyword: string) => `name a credentials table, as in \`${keyword} <creds>\` with \`table creds file:/etc/mail/creds\` ` +
+      'holding "user hash" lines, each hash made by `smtpctl encrypt`';
+    expect(check(`${pki}listen on lo tls pki mail auth\nlisten on lo port 2525 tls pki mail auth-optional`)).toEqual([
+      `3:1 "auth" without a table would check the system's passwords, which this smtpd cannot read | ${hint('auth')}`,
+      `4:1 "auth-optional" without a table would check the system's passwords, which this smtpd cannot read | ${hint('auth-optional')}`,
+    ]);
+    expect(check(`${pki}listen on lo tls pki mail auth <creds>\nlisten on lo port 2525 tls pki mail auth-optional <creds>`)).toEqual([]);
+    // OpenSMTPD 6.8 accepts it: the parse alone, which does not ask about the host, does too.
+    expect(parseConfig(`${pki}listen on lo tls pki mail auth${RULE}`, { file: 'smtpd.conf' }).errors).toEqual([]);
+  });
+
   it('leaves the disk alone unless asked', () => {
     expect(parseConfig('pki mail cert "/none" key "/none"' + RULE, { file: 'smtpd.conf' }).errors).toEqual([]);
   });

@@ -66,6 +66,18 @@ describe('smtpd -n', { timeout: 30_000 }, () => {
     ].join('\n'));
   });
 
+  it('refuses auth without a table, with the error the daemon gives at start', () => {
+    const file = conf('invalid/differs-man-tls-auth.conf');
+    const r = smtpd('-n', '-f', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe([
+      `${file}:9:1: "auth" without a table would check the system's passwords, which this smtpd cannot read`,
+      '    hint: name a credentials table, as in `auth <creds>` with `table creds file:/etc/mail/creds` holding "user hash" lines, ' +
+        'each hash made by `smtpctl encrypt`',
+      '',
+    ].join('\n'));
+  });
+
   it('prints warnings, and still exits 0', () => {
     const r = smtpd('-n', '-f', conf('valid/ext-maildir-forward-file.conf'));
     expect(r.code).toBe(0);

@@ -57,7 +57,7 @@ beforeAll(async () => {
     `listen on 127.0.0.1 port ${port.required} tls-require pki rsa.mx.test auth <creds>`,
     `listen on 127.0.0.1 port ${port.smtps} smtps pki rsa.mx.test auth <creds>`,
     `listen on 127.0.0.1 port ${port.db} tls pki rsa.mx.test auth <dbcreds>`,
-    'action "local" maildir',
+    'action "local" relay host smtp://127.0.0.1:9',
     'action "relay" relay',
     'match from any for domain "example.org" action "local"',
     'match auth from any for any action "relay"',
@@ -210,7 +210,7 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
 });
 
 describe('auth without a table', { timeout: 30_000 }, () => {
-  it('refuses to start, naming the listener and what to write instead', async () => {
+  it('refuses to start, naming the listener and what to write instead, as smtpd -n does', async () => {
     const listen = await freePort();
     const { dir: d, conf, spool: s } = workDir(listen);
     try {
@@ -218,18 +218,21 @@ describe('auth without a table', { timeout: 30_000 }, () => {
         `pki rsa.mx.test cert "${certs.rsa.certFile}"`,
         `pki rsa.mx.test key "${certs.rsa.keyFile}"`,
         `listen on 127.0.0.1 port ${listen} tls pki rsa.mx.test auth`,
-        'action "local" maildir',
+        'action "local" relay host smtp://127.0.0.1:9',
         'match from any for domain "example.org" action "local"',
         '',
       ].join('\n'));
-      const refused = startDaemon(['-d', '-f', conf, '--spool', s]);
-      const line = await refused.waitFor(/without a table/);
-      expect(line).toContain(
-        `smtpd: ${conf}:3:1: "auth" without a table would check the system's passwords, which this smtpd cannot read: ` +
-          'name a credentials table',
-      );
-      expect(await refused.exited).toBe(1);
-      expect(refused.lines.some((l) => /processes started/.test(l))).toBe(false);
+      const error = [
+        `${conf}:3:1: "auth" without a table would check the system's passwords, which this smtpd cannot read`,
+        '    hint: name a credentials table, as in `auth <creds>` with `table creds file:/etc/mail/creds` holding "user hash" lines, ' +
+          'each hash made by `smtpctl encrypt`',
+      ];
+      for (const args of [['-d', '-f', conf, '--spool', s], ['-n', '-f', conf]]) {
+        const refused = startDaemon(args);
+        await refused.waitFor(/^ {4}hint: name a credentials table/);
+        expect(await refused.exited).toBe(1);
+        expect(refused.lines, `smtpd ${args[0]}`).toEqual(error);
+      }
     } finally {
       rmSync(d, { recursive: true, force: true });
     }

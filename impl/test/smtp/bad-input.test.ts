@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { codes, ehloClient, RawClient, startServer } from './helpers.ts';
 
+/** Writes `text` one octet per write, each after the last has gone out, as a slow or hostile client might. */
+async function sendBytewise(c: RawClient, text: string): Promise<void> {
+  c.socket.setNoDelay(true);
+  for (const octet of Buffer.from(text, 'latin1')) {
+    if (c.ended) return;
+    await new Promise<void>((resolve) => c.socket.write(Buffer.of(octet), () => resolve()));
+  }
+}
+
 async function transaction(c: RawClient, rcpts = ['bob@example.org']): Promise<void> {
   expect(await c.command('MAIL FROM:<alice@example.com>')).toBe('250 2.0.0 Ok');
   for (const r of rcpts) expect(await c.command(`RCPT TO:<${r}>`)).toMatch(/^250 /);
@@ -33,6 +42,30 @@ describe('long lines', () => {
     expect(await c.closed()).toBe(true);
     expect(logs.some((l) => l.endsWith('smtp bad-input result="500 5.5.2 Line too long"'))).toBe(true);
   });
+
+  for (const [how, send] of [
+    ['in one write', async (c: RawClient, text: string) => c.send(text)],
+    ['one octet at a time', sendBytewise],
+  ] as const) {
+    it(`closes the session at a line over 12,288 octets, ended or not, sent ${how}`, async () => {
+      const { port } = await startServer();
+      for (const line of [`NOOP ${'x'.repeat(20000)}\r\n`, `NOOP ${'x'.repeat(12282)}\r\n`]) {
+        const c = await ehloClient(port);
+        await send(c, line);
+        expect(await c.reply()).toBe('500 5.5.2 Line too long');
+        expect(await c.closed()).toBe(true);
+      }
+    });
+
+    it(`answers 500 to a line over its command's limit and goes on, sent ${how}`, async () => {
+      const { port } = await startServer();
+      const c = await ehloClient(port);
+      await send(c, `NOOP ${'x'.repeat(600)}\r\nNOOP ${'x'.repeat(12281)}\r\n`);
+      expect(await c.reply()).toBe('500 5.5.2 Line too long'); // 607 octets, over 512
+      expect(await c.reply()).toBe('500 5.5.2 Line too long'); // 12,288 octets: the longest line read at all
+      expect(await c.command('NOOP')).toBe('250 2.0.0 Ok');
+    });
+  }
 });
 
 describe('characters that have no place in a command', () => {
@@ -207,6 +240,22 @@ describe('limits', () => {
 });
 
 describe('SMTP smuggling', () => {
+  it('logs how many lines of a message ended with a bare LF, once, at its end, whatever becomes of it', async () => {
+    const { port, logs } = await startServer({ limits: { maxMessageSize: 1000 } });
+    const c = await ehloClient(port);
+    await transaction(c);
+    c.send('Subject: bare\n\r\nfirst\nsecond\r\n');
+    c.send('third\n\r\n.\r\n');
+    expect(await c.reply()).toMatch(/^250 /);
+    await transaction(c);
+    expect(await c.command('Subject: clean\r\n\r\nbody\r\n.')).toMatch(/^250 /);
+    await transaction(c);
+    expect(await c.command(`big\n${'x'.repeat(1000)}\r\n.`)).toMatch(/^552 /);
+    const bareLf = logs.filter((l) => / smtp bare-lf /.test(l)).map((l) => l.replace(/^[0-9a-f]{16} /, ''));
+    expect(bareLf).toEqual(['smtp bare-lf msgid=1a2b3c00 count=3', 'smtp bare-lf msgid=1a2b3c02 count=1']);
+    expect(logs.findIndex((l) => l.includes('bare-lf msgid=1a2b3c00'))).toBeLessThan(logs.findIndex((l) => l.includes('message msgid=1a2b3c00')));
+  });
+
   for (const [name, eol] of [['LF', '\n'], ['CR', '\r'], ['LF then CRLF', '\n.\r\n'], ['CRLF then LF', '\r\n.\n']] as const) {
     it(`does not end DATA at ${name}`, async () => {
       const { port, store } = await startServer();

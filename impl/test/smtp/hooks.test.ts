@@ -38,6 +38,19 @@ describe('hooks', () => {
     expect(store.committed()).toHaveLength(1);
   });
 
+  it('see the client\'s name from reverse DNS, from connect on, and no name when it has none', async () => {
+    const seen: string[] = [];
+    const record = (ctx: HookContext): HookDecision => (seen.push(`${ctx.phase}:${ctx.session.rdns}`), proceed());
+    const hooks: Hooks = { connect: [record], 'rcpt-to': [record] };
+    for (const resolveName of [async () => 'client.example.net', async () => undefined]) {
+      const { port } = await startServer({ hooks, resolveName });
+      const c = await ehloClient(port);
+      await c.command('MAIL FROM:<a@example.com>');
+      expect(await c.command('RCPT TO:<b@example.org>')).toMatch(/^250 /);
+    }
+    expect(seen).toEqual(['connect:client.example.net', 'rcpt-to:client.example.net', 'connect:undefined', 'rcpt-to:undefined']);
+  });
+
   it('stop at the first decision that is not proceed', async () => {
     const calls: string[] = [];
     const hooks: Hooks = {

@@ -1,87 +1,35 @@
 /**
- * The engine and the real OpenSMTPD 6.8 (/usr/sbin/smtpd), side by side:
- * the same scripted session, one command at a time, to both; every reply
- * must be the same, except where this engine departs from 6.8 on
- * purpose, and those departures are listed here with their reason.
- *
- * smtpd runs as root in the foreground, in a mount namespace of its own
- * (`unshare -m`) where /etc/resolv.conf points at 127.0.0.1 (so that no
- * session waits for DNS), /run is empty (its control socket cannot clash
- * with another smtpd) and the spool is a temporary directory.
+ * The engine and the real OpenSMTPD 6.8 (/usr/sbin/smtpd, started by
+ * opensmtpd.ts), side by side: the same scripted session, one command at
+ * a time, to both; every reply must be the same, except where this
+ * engine departs from 6.8 on purpose, and those departures are listed
+ * here with their reason. The departures that need a session of their
+ * own (a limit, the timing of the greeting, a session that ends) are
+ * cases of their own below, each giving the same input to both servers
+ * and checking both answers, so that a change on either side fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, startServer } from './helpers.ts';
+import { SMALL_LIMITS, startReferences, unavailable as why, type References } from './opensmtpd.ts';
 
-const SMTPD = '/usr/sbin/smtpd';
-const isRoot = process.getuid?.() === 0;
-const why = !existsSync(SMTPD) ? `${SMTPD} is not installed` : !isRoot ? 'smtpd must run as root' : undefined;
 if (why && process.env.CI !== undefined) throw new Error(`OpenSMTPD comparison cannot run: ${why}`);
 if (why) console.warn(`skipping the OpenSMTPD 6.8 comparison: ${why}`);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true))).on('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) throw new Error(`smtpd did not listen on ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-let dir: string;
-let smtpd: ChildProcess | undefined;
-let smtpdPort = 0;
-let smtpdLog = '';
+let references: References | undefined;
+let smtpd: References['smtpd'];
+let small: References['small'];
+let dns: References['dns'];
 
 beforeAll(async () => {
   if (why) return;
-  dir = mkdtempSync(join(tmpdir(), 'saf-opensmtpd-'));
-  const spool = join(dir, 'spool');
-  mkdirSync(spool, { mode: 0o711 });
-  smtpdPort = await freePort();
-  writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\n');
-  writeFileSync(join(dir, 'smtpd.conf'), [
-    `listen on 127.0.0.1 port ${smtpdPort} hostname mx.test`,
-    'action "out" relay host smtp://127.0.0.1:1',
-    'match from any for any action "out"',
-    '',
-  ].join('\n'));
-  const script = [
-    `mount --bind ${dir}/resolv.conf /etc/resolv.conf`,
-    'mount -t tmpfs tmpfs /run',
-    `mount --bind ${spool} /var/spool/smtpd`,
-    `exec ${SMTPD} -d -f ${dir}/smtpd.conf`,
-  ].join(' && ');
-  smtpd = spawn('unshare', ['-m', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  smtpd.stdout!.on('data', (d: Buffer) => (smtpdLog += d.toString()));
-  smtpd.stderr!.on('data', (d: Buffer) => (smtpdLog += d.toString()));
-  await waitForPort(smtpdPort, 10_000).catch((err: Error) => {
-    throw new Error(`${err.message}\n${smtpdLog}`);
-  });
+  references = await startReferences();
+  ({ smtpd, small, dns } = references);
 }, 20_000);
 
 afterAll(async () => {
-  if (smtpd && smtpd.exitCode === null) {
-    const exited = new Promise((resolve) => smtpd!.once('exit', resolve));
-    smtpd.kill('SIGTERM');
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await references?.stop();
 });
 
 /** A step of the script: what the client sends (without CRLF; `null` reads the greeting). */
@@ -159,7 +107,7 @@ function normal(reply: string): string {
 describe.skipIf(why !== undefined)('against OpenSMTPD 6.8', () => {
   it('gives the same replies to a scripted session, but for the listed departures', async () => {
     const ours = await startServer({ software: 'OpenSMTPD', resolveName: async () => 'localhost' });
-    const a = await RawClient.connect(smtpdPort);
+    const a = await RawClient.connect(smtpd.port);
     const b = await RawClient.connect(ours.port);
     const table: string[] = [];
     for (const step of SCRIPT) {
@@ -182,14 +130,14 @@ describe.skipIf(why !== undefined)('against OpenSMTPD 6.8', () => {
 
   it('writes the same Received: field', async () => {
     const ours = await startServer({ software: 'OpenSMTPD', resolveName: async () => 'localhost' });
-    for (const port of [smtpdPort, ours.port]) {
+    for (const port of [smtpd.port, ours.port]) {
       const c = await RawClient.connect(port);
       await c.reply();
       for (const line of ['EHLO client.test', 'MAIL FROM:<alice@example.com>', 'RCPT TO:<bob@example.org>', 'DATA']) await c.command(line);
       expect(await c.command('Subject: received\r\n\r\nHello.\r\n.')).toMatch(/^250 /);
       await c.command('QUIT');
     }
-    const queue = join(dir, 'spool', 'queue');
+    const queue = join(smtpd.spool, 'queue');
     const files = readdirSync(queue, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('/message'));
     const texts = files.map((f) => readFileSync(join(queue, f), 'latin1')).filter((t) => t.includes('Subject: received'));
     expect(texts).toHaveLength(1);
@@ -197,5 +145,164 @@ describe.skipIf(why !== undefined)('against OpenSMTPD 6.8', () => {
       .replace(/\r\n/g, '\n').replace(/id [0-9a-f]{8}/, 'id <msgid>').replace(/\t\w{3}, .*\n$/, '\t<date>\n');
     expect(header(ours.store.committed()[0]!.text)).toBe(header(texts[0]!));
     expect(header(texts[0]!)).toBe('Received: from client.test (localhost [127.0.0.1])\n\tby mx.test (OpenSMTPD) with ESMTP id <msgid>\n\tfor <bob@example.org>;\n\t<date>\n');
+  });
+});
+
+/**
+ * One exchange of a session: what the client writes, as is (line ends
+ * included; nothing, to only listen), and every reply each server gives
+ * to it, in order, `<closed>` once it has closed the connection; no reply
+ * at all means silence for QUIET_MS. `release` first lets the DNS answer.
+ */
+interface Exchange {
+  send?: string;
+  release?: true;
+  opensmtpd: string[];
+  ours: string[];
+}
+
+/** A departure that needs a session of its own, against the 6.8 with the small limits and ours with the same. */
+interface SessionDeparture {
+  situation: string;
+  why: string;
+  /** DNS answers are held from the connection on: neither server can greet until an exchange releases them. */
+  holdDns?: true;
+  exchanges: Exchange[];
+  /** How ours' message ends in the queue. */
+  stored?: string;
+}
+
+const QUIET_MS = 300;
+const both = (send: string | undefined, ...replies: string[]): Exchange => ({ ...(send !== undefined && { send }), opensmtpd: replies, ours: replies });
+const ehlo = (name: string) => ({
+  opensmtpd: `250-mx.test Hello ${name} [127.0.0.1], pleased to meet you|250-8BITMIME|250-ENHANCEDSTATUSCODES|250-SIZE 1000|250-DSN|250 HELP`,
+  ours: `250-mx.test Hello ${name} [127.0.0.1], pleased to meet you|250-8BITMIME|250-ENHANCEDSTATUSCODES|250-SIZE 1000|250-DSN|250-PIPELINING|250-SMTPUTF8|250 HELP`,
+});
+const OPENING: Exchange[] = [
+  both(undefined, '220 mx.test ESMTP OpenSMTPD'),
+  { send: 'EHLO client.test\r\n', opensmtpd: [ehlo('client.test').opensmtpd], ours: [ehlo('client.test').ours] },
+];
+const TRANSACTION: Exchange[] = [
+  ...OPENING,
+  both('MAIL FROM:<alice@example.com>\r\n', '250 2.0.0 Ok'),
+  both('RCPT TO:<bob@example.org>\r\n', '250 2.1.5 Destination address valid: Recipient ok'),
+];
+const NO_ARGUMENTS = '500 5.5.4 Invalid command arguments: command does not accept arguments.';
+const TOO_LONG = '500 5.5.2 Line too long';
+
+const SESSION_DEPARTURES: SessionDeparture[] = [
+  {
+    situation: 'a recipient past `smtp limit max-rcpt`',
+    why: 'RFC 5321 4.5.3.1.10: too many recipients is 452',
+    exchanges: [
+      ...TRANSACTION,
+      both('RCPT TO:<carol@example.org>\r\n', '250 2.1.5 Destination address valid: Recipient ok'),
+      {
+        send: 'RCPT TO:<dave@example.org>\r\n',
+        opensmtpd: ['451 4.5.3 Too many recipients: Too many recipients'],
+        ours: ['452 4.5.3 Too many recipients: Too many recipients'],
+      },
+    ],
+  },
+  {
+    situation: 'a message past `smtp max-message-size`',
+    why: 'RFC 5321 4.5.3.1.10 and RFC 1870: a message over the size limit is 552; the session goes on in both',
+    exchanges: [
+      ...TRANSACTION,
+      both('DATA\r\n', '354 Enter mail, end with "." on a line by itself'),
+      {
+        send: `${'x'.repeat(98)}\r\n`.repeat(11) + '.\r\n',
+        opensmtpd: ['554 5.3.4 Message too big for system: Transaction failed, message too big'],
+        ours: ['552 5.3.4 Message too big for system: Transaction failed, message too big'],
+      },
+      both('NOOP\r\n', '250 2.0.0 Ok'),
+    ],
+  },
+  {
+    situation: 'long command lines (602, 2,049 and 2,050 octets with the CRLF)',
+    why: 'RFC 5321 4.5.3.1.4: 512 octets (more for MAIL, RCPT, AUTH), and a line too long is answered, not a reason to close',
+    exchanges: [
+      ...OPENING,
+      { send: `NOOP ${'x'.repeat(595)}\r\n`, opensmtpd: [NO_ARGUMENTS], ours: [TOO_LONG] },
+      { send: `NOOP ${'x'.repeat(2042)}\r\n`, opensmtpd: [NO_ARGUMENTS], ours: [TOO_LONG] },
+      { send: `NOOP ${'x'.repeat(2043)}\r\n`, opensmtpd: ['500 5.0.0 Command line too long', '<closed>'], ours: [TOO_LONG] },
+      { send: 'NOOP\r\n', opensmtpd: ['<closed>'], ours: ['250 2.0.0 Ok'] },
+    ],
+  },
+  {
+    situation: 'commands sent together',
+    why: 'RFC 2920: PIPELINING is offered; only a command that changes what may follow (EHLO, DATA, NOOP...) must end a batch',
+    exchanges: [
+      ...OPENING,
+      {
+        send: 'MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\n',
+        opensmtpd: ['500 5.5.1 Invalid command: Pipelining not supported', '<closed>'],
+        ours: ['250 2.0.0 Ok', '250 2.1.5 Destination address valid: Recipient ok'],
+      },
+      {
+        send: 'NOOP\r\nNOOP\r\n',
+        opensmtpd: ['<closed>'],
+        ours: ['500 5.5.1 Invalid command: Pipelining not allowed after NOOP', '<closed>'],
+      },
+    ],
+  },
+  {
+    situation: 'LF . LF in a message',
+    why: 'SMTP smuggling: only CRLF . CRLF ends a message; 6.8 ends it at LF . LF and reads what follows as commands',
+    exchanges: [
+      ...TRANSACTION,
+      both('DATA\r\n', '354 Enter mail, end with "." on a line by itself'),
+      { send: 'Subject: smuggled\r\n\r\nbody\n.\n', opensmtpd: ['250 2.0.0 <msgid> Message accepted for delivery'], ours: [] },
+      { send: 'NOOP\r\n', opensmtpd: ['250 2.0.0 Ok'], ours: [] },
+      {
+        send: '.\r\n',
+        opensmtpd: ['500 5.5.1 Invalid command: Command unrecognized'],
+        ours: ['250 2.0.0 <msgid> Message accepted for delivery'],
+      },
+    ],
+    stored: '\r\nSubject: smuggled\r\n\r\nbody\r\n.\r\nNOOP\r\n',
+  },
+  {
+    situation: 'a command sent before the greeting (the greeting waits for reverse DNS)',
+    why: 'RFC 5321 3.1: a client that talks first has not waited, and a server may answer 554 in place of the greeting',
+    holdDns: true,
+    exchanges: [
+      { send: 'EHLO early.test\r\n', opensmtpd: [], ours: ['554 5.5.1 Invalid command: Talked before the greeting', '<closed>'] },
+      { release: true, opensmtpd: ['220 mx.test ESMTP OpenSMTPD', ehlo('early.test').opensmtpd], ours: ['<closed>'] },
+      { send: 'QUIT\r\n', opensmtpd: ['221 2.0.0 Bye', '<closed>'], ours: ['<closed>'] },
+    ],
+  },
+];
+
+/** The replies an exchange expects: that many, or none for QUIET_MS. */
+async function heard(c: RawClient, count: number): Promise<string[]> {
+  if (count === 0) return c.reply(QUIET_MS).then((r) => [normal(r)], () => []);
+  const replies: string[] = [];
+  for (let i = 0; i < count; i++) replies.push(normal(await c.reply()));
+  return replies;
+}
+
+describe.skipIf(why !== undefined)('against OpenSMTPD 6.8, in sessions of their own', () => {
+  it.each(SESSION_DEPARTURES.map((d) => [d.situation, d] as const))('%s', async (_, departure) => {
+    const ours = await startServer({
+      software: 'OpenSMTPD', limits: SMALL_LIMITS, resolveName: async () => (await dns.pass(), undefined),
+    });
+    for (const [side, port] of [['opensmtpd', small.port], ['ours', ours.port]] as const) {
+      const release = departure.holdDns ? dns.hold() : undefined;
+      try {
+        const c = await RawClient.connect(port);
+        const transcript: string[] = [];
+        for (const exchange of departure.exchanges) {
+          if (exchange.release) release?.();
+          if (exchange.send !== undefined) c.send(exchange.send);
+          const replies = await heard(c, exchange[side].length);
+          transcript.push(`C: ${JSON.stringify(exchange.send ?? '')}\n${replies.map((r) => `S: ${r}`).join('\n')}`);
+          expect(replies, `${side}, ${departure.why}:\n${transcript.join('\n')}`).toEqual(exchange[side]);
+        }
+      } finally {
+        release?.();
+      }
+    }
+    if (departure.stored) expect(ours.store.committed().at(-1)?.text.endsWith(departure.stored)).toBe(true);
   });
 });
