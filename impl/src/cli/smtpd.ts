@@ -1,6 +1,9 @@
 /**
  * smtpd [-dnv] [-D name=value] [-f file] [-T trace] [--spool dir]
  *
+ * Without -f, smtpd runs the embedded default configuration (see
+ * embedded-default.ts): a local mail server on 127.0.0.1:2525.
+ *
  * `smtpd -n` reads the file, prints "configuration OK" or every error
  * found, and exits 0 or 1; with -v it also prints the configuration back
  * in canonical form. Without -n, smtpd runs the daemon (parent/daemon.ts):
@@ -13,10 +16,11 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatConfig, loadConfig, parseMacroOverride } from '../config/index.ts';
+import { formatConfig, loadConfig, parseConfig, parseMacroOverride } from '../config/index.ts';
 import { parseTraceFlags, type TraceFlag } from '../log/index.ts';
 import { runDaemon } from '../parent/daemon.ts';
 import { defaultSpoolDir } from '../parent/spool.ts';
+import { embeddedBanner, embeddedConfig, embeddedPaths, prepareEmbedded } from './embedded-default.ts';
 
 const USAGE = 'usage: smtpd [-dnv] [-D macro=value] [-f file] [-T trace] [--spool dir]';
 
@@ -65,8 +69,13 @@ export async function smtpd(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const file = values.f ?? '/etc/smtpd.conf';
-  const { config, errors, warnings } = loadConfig(file, { macros });
+  // Without -f, the embedded default (embedded-default.ts): a private
+  // server on 127.0.0.1:2525 delivering under ./var. A system daemon is
+  // always started with -f /etc/smtpd.conf (or the packaging's path).
+  const embedded = values.f === undefined;
+  const { config, errors, warnings } = embedded
+    ? parseConfig(embeddedConfig(), { file: '(embedded default)', macros })
+    : loadConfig(values.f!, { macros });
   for (const w of warnings) process.stderr.write(`${w.toString()}\n`);
   if (errors.length > 0) {
     for (const e of errors) process.stderr.write(`${e.toString()}\n`);
@@ -78,14 +87,19 @@ export async function smtpd(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (embedded && !values.n) prepareEmbedded();
   const foreground = values.d ?? false;
   const status = await runDaemon({
     config,
-    spool: resolve(values.spool ?? defaultSpoolDir()),
+    spool: resolve(values.spool ?? (embedded ? embeddedPaths().spool : defaultSpoolDir())),
     foreground,
     verbose: values.v?.length ?? 0,
     trace,
+    // The embedded default is a private server for whoever started it,
+    // root included: root's mail goes to its Maildir under ./var.
+    ...(embedded && { allowRootDelivery: true }),
     ready: () => {
+      if (embedded) process.stdout.write(embeddedBanner());
       if (!foreground) process.stdout.write(`smtpd: running in the foreground, pid ${process.pid}, logging to stderr\n`);
     },
   });

@@ -8,7 +8,7 @@
  *     const status = await runDaemon({ config, spool, foreground: true, verbose: 0, trace: new Set() });
  */
 import type { Socket } from 'node:net';
-import type { Config } from '../config/index.ts';
+import { authWithoutTable, type Config } from '../config/index.ts';
 import { loadPkis } from '../crypto/index.ts';
 import { createLogger, type Logger, type TraceFlag } from '../log/index.ts';
 import type { PkiMaterial } from '../proc/channels/control.ts';
@@ -18,6 +18,7 @@ import { Supervisor, type Child } from '../proc/supervisor.ts';
 import { QUEUE_THREADPOOL_SIZE } from '../queue/index.ts';
 import { bindListeners, type BoundListener } from './listeners.ts';
 import { socketPair } from './links.ts';
+import { parentServices } from './services.ts';
 import { prepareSpool } from './spool.ts';
 
 export interface DaemonOptions {
@@ -29,6 +30,8 @@ export interface DaemonOptions {
   trace: ReadonlySet<TraceFlag>;
   /** How long SIGTERM lets open sessions run before cutting them; 10 s by default. */
   drainMs?: number;
+  /** Deliver to root with any method, not only mbox: the embedded default, started by root, delivers to root's Maildir. */
+  allowRootDelivery?: boolean;
   /** Called once the daemon is up, with the number of listeners (the CLI prints the pid then). */
   ready?: () => void;
 }
@@ -62,28 +65,6 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   return new Daemon(options, log, accounts, listeners, pkis).run();
 }
 
-/**
- * `listen on ... auth` (or `auth-optional`) without a table: OpenSMTPD
- * 6.8 then checks the system's password database (getpwnam(3) and
- * crypt(3), or PAM, in the parent process). This daemon has no way to
- * read it, so it refuses to start, naming the listener and what to
- * write instead. The other choice, starting and answering every AUTH
- * with 454, would hide the mistake behind a temporary failure that
- * clients retry for days, and the administrator who wrote `auth`
- * expects users to log in. One line per listener, then exit status 1.
- */
-function authWithoutTable(config: Config): string[] {
-  return config.listeners.flatMap(({ auth, loc }) => {
-    if (auth === undefined || auth.table !== undefined) return [];
-    const keyword = auth.required ? 'auth' : 'auth-optional';
-    return [
-      `${loc.file}:${loc.line}:${loc.col}: "${keyword}" without a table would check the system's passwords, ` +
-        `which this smtpd cannot read: name a credentials table, as in \`${keyword} <creds>\` with ` +
-        '`table creds file:/etc/mail/creds` holding "user hash" lines, each hash made by `smtpctl encrypt`',
-    ];
-  });
-}
-
 /** The pkis, read as root: the key files are usually readable by root alone. */
 function readPkis(config: Config): PkiMaterial[] {
   return [...loadPkis(config).values()].map((p) => ({
@@ -105,7 +86,12 @@ class Daemon {
     private readonly listeners: BoundListener[],
     private readonly pkis: PkiMaterial[],
   ) {
-    this.supervisor = new Supervisor(log, (name, how) => this.lost(name, how));
+    const { config, verbose, trace, foreground } = options;
+    const services = parentServices({
+      config, log, verbose, trace, foreground, supervisor: () => this.supervisor,
+      ...(options.allowRootDelivery && { allowRootDelivery: true }),
+    });
+    this.supervisor = new Supervisor(log, (name, how) => this.lost(name, how), services);
     listeners.forEach(({ server }, listener) => server.on('connection', (socket: Socket) => this.early.push({ listener, socket })));
   }
 

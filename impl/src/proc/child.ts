@@ -8,10 +8,11 @@ import type { Server, Socket } from 'node:net';
 import type { Config } from '../config/index.ts';
 import { createLogger } from '../log/index.ts';
 import { controlChannel, type PkiMaterial } from './channels/control.ts';
+import { parentChannel } from './channels/parent.ts';
 import { HandedListener } from './handed-listener.ts';
 import { Peer } from './peer.ts';
 import { isProcessName, type ProcessName } from './processes.ts';
-import type { Role, StartRole } from './role.ts';
+import type { Role, RoleContext, StartRole } from './role.ts';
 import { ipcTransport } from './transport.ts';
 
 /** Each role's code is loaded only in its own process: smtp never loads the spool code, nor the queue the SMTP parser. */
@@ -20,7 +21,7 @@ const ROLES: Record<ProcessName, () => Promise<StartRole>> = {
   lookup: async () => (await import('./roles/lookup.ts')).startLookup,
   queue: async () => (await import('./roles/queue.ts')).startQueue,
   scheduler: async () => (await import('./roles/scheduler.ts')).startScheduler,
-  dispatcher: async () => (await import('./roles/idle.ts')).startIdle,
+  dispatcher: async () => (await import('./roles/dispatcher.ts')).startDispatcher,
   crypto: async () => (await import('./roles/idle.ts')).startIdle,
   control: async () => (await import('./roles/idle.ts')).startIdle,
 };
@@ -65,12 +66,14 @@ let pkis: PkiMaterial[] = [];
 let role: Role | undefined;
 const links = new Map<ProcessName, Socket>();
 const listeners: HandedListener[] = [];
+const agentSockets = new Map<string, Socket>();
 
-new Peer({
+const parent = new Peer({
   self: name,
   peer: 'parent',
   transport: ipcTransport(process),
   log,
+  calls: parentChannel,
   serves: {
     channel: controlChannel,
     handlers: {
@@ -88,6 +91,10 @@ new Peer({
         listeners.push(new HandedListener(info, handle as Server));
         return {};
       },
+      'proc.agent': ({ token }, handle) => {
+        agentSockets.set(token, handle as Socket);
+        return {};
+      },
       'smtp.connection': ({ listener }, handle) => {
         const handed = listeners[listener];
         if (!handed) throw new Error(`no listener ${listener}`);
@@ -97,7 +104,13 @@ new Peer({
       'proc.start': async () => {
         if (!config) throw new Error('proc.start before proc.init');
         const start = await ROLES[name]();
-        role = await start({ name, log, config, spool, pkis, links, listeners });
+        const takeAgentSocket = (token: string) => {
+          const socket = agentSockets.get(token);
+          agentSockets.delete(token);
+          return socket;
+        };
+        const toParent = parent as unknown as RoleContext['parent'];
+        role = await start({ name, log, config, spool, pkis, links, listeners, parent: toParent, takeAgentSocket });
         log.debug(`debug: ${name} process ready (pid ${process.pid})`);
         return {};
       },

@@ -7,8 +7,9 @@
 // #region process-table
 /**
  * The children, in the order they start; they stop in the reverse order.
- * The scheduler starts before the queue, which hands it, while starting,
- * every envelope it finds in the spool. smtp starts last, so that the
+ * The scheduler and the dispatcher start before the queue, which hands
+ * the scheduler, while starting, every envelope it finds in the spool,
+ * and the scheduler may at once ask for deliveries. smtp starts last, so that the
  * first client it accepts finds lookup and queue ready, and stops first,
  * so that no session is left whose queue has already gone. The parent is not in the list: it is the one that
  * reads this table.
@@ -23,8 +24,8 @@ export const PROCESSES = [
   { name: 'control', user: 'smtpd', owns: 'the smtpctl socket (not built yet)' },
   { name: 'lookup', user: 'smtpd', owns: 'the rules and tables: which action takes a recipient' },
   { name: 'scheduler', user: 'smtpd', owns: 'the envelopes waiting for delivery, in memory' },
+  { name: 'dispatcher', user: 'smtpd', owns: 'deliveries: hands each envelope to an agent running as its user' },
   { name: 'queue', user: 'smtpq', owns: 'the spool: messages and envelopes on disk' },
-  { name: 'dispatcher', user: 'smtpd', owns: 'deliveries (not built yet)' },
   { name: 'smtp', user: 'smtpd', owns: 'the listening sockets, the SMTP sessions, the TLS keys' },
 ] as const satisfies readonly { name: string; user: 'smtpd' | 'smtpq'; owns: string }[];
 
@@ -38,12 +39,16 @@ export const ACCOUNTS = { smtpd: '_smtpd', smtpq: '_smtpq' } as const;
  * The pairs of children that get a socket of their own, both ends made by
  * the parent. The rest goes through the parent, which is rare enough
  * (start, stop, ping) not to matter. The first of each pair sends the
- * requests; the second answers.
+ * requests; the second answers, except between queue and scheduler,
+ * where each asks the other: the queue says what it committed, the
+ * scheduler says what to deliver.
  */
 export const LINKS = [
   ['smtp', 'lookup'],
   ['smtp', 'queue'],
   ['queue', 'scheduler'],
+  ['queue', 'dispatcher'],
+  ['queue', 'lookup'],
 ] as const satisfies readonly (readonly [ProcessName, ProcessName])[];
 // #endregion process-table
 

@@ -5,6 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Config } from '../config/index.ts';
+import type { parentChannel } from './channels/parent.ts';
+import type { Peer } from './peer.ts';
 import type { Logger } from '../log/index.ts';
 import type { PkiMaterial } from './channels/control.ts';
 import type { HandedListener } from './handed-listener.ts';
@@ -23,6 +25,10 @@ export interface RoleContext {
   links: ReadonlyMap<ProcessName, Socket>;
   /** Listening sockets bound by the parent; smtp's only. */
   listeners: readonly HandedListener[];
+  /** The channel to the parent, for what needs root (parent.ts): lookup's ~/.forward, the dispatcher's agents. */
+  parent: Peer<Record<never, never>, typeof parentChannel['calls']>;
+  /** Sockets the parent handed over with `proc.agent`, by token; taking one removes it. */
+  takeAgentSocket(token: string): Socket | undefined;
 }
 
 export interface Role {

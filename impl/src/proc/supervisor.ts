@@ -5,18 +5,24 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log/index.ts';
 import { controlChannel } from './channels/control.ts';
+import { parentChannel } from './channels/parent.ts';
+import type { Handlers } from './protocol.ts';
 import { Peer } from './peer.ts';
 import { forkChild, type ForkOptions } from './spawn.ts';
 import { ipcTransport } from './transport.ts';
 
 type ControlCalls = typeof controlChannel['calls'];
+type ParentCalls = typeof parentChannel['calls'];
+
+/** The parent's answers to what a child asks (parent.ts); each handler knows which child is asking. */
+export type ParentHandlers = (child: string) => Handlers<ParentCalls>;
 
 /** A running child, as the parent holds it. */
 export interface Child {
   readonly name: string;
   readonly process: ChildProcess;
   /** The parent's end of the control channel: the parent sends, the child answers. */
-  readonly control: Peer<Record<never, never>, ControlCalls>;
+  readonly control: Peer<ParentCalls, ControlCalls>;
   /** Resolves when the process has exited, with how. */
   readonly exited: Promise<string>;
 }
@@ -37,12 +43,14 @@ export class Supervisor {
   constructor(
     private readonly log: Logger,
     private readonly onLost: (name: string, how: string) => void,
+    private readonly answers?: ParentHandlers,
   ) {}
 
   spawn(name: string, options: ForkOptions = {}): Child {
     const proc = forkChild(name, options);
-    const control = new Peer<Record<never, never>, ControlCalls>({
+    const control = new Peer<ParentCalls, ControlCalls>({
       self: 'parent', peer: name, transport: ipcTransport(proc), calls: controlChannel, log: this.log,
+      ...(this.answers && { serves: { channel: parentChannel, handlers: this.answers(name) } }),
     });
     const exited = new Promise<string>((resolve) => {
       proc.once('exit', (code, signal) => {

@@ -63,6 +63,8 @@ export interface SessionState {
   localPort: number;
   clientAddress: string;
   clientPort: number;
+  /** The client's name from reverse DNS; absent when its address has none (or no resolver was given). */
+  rdns?: string;
   /** Listener tag from smtpd.conf. */
   tag?: string;
   helo?: string;

@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ExpandedTarget, HookDecision, Phase, Reply, SessionState } from './hooks.ts';
 import { continueAuth, type AuthExchange } from './auth.ts';
 import { COMMANDS } from './commands.ts';
-import { decodeLine, InputBuffer, LINE_BUFFER_MAX, lineLimit } from './input.ts';
+import { decodeLine, InputBuffer, lineLimit, TOO_LONG } from './input.ts';
 import type { ServerContext, SmtpListener } from './options.ts';
 import { formatReply, R, replyText, visible } from './replies.ts';
 import { serverTls, tlsInfo } from './tls.ts';
@@ -39,8 +39,6 @@ export class Session {
   tx: Transaction | undefined;
   /** Messages accepted in this session, for `max-mails`. */
   mailCount = 0;
-  /** The client's name from reverse DNS, or `<unknown>`. */
-  clientName = '<unknown>';
   /** The command being answered, for the logs. */
   command = '';
   /** An AUTH exchange in progress. */
@@ -55,6 +53,11 @@ export class Session {
   private paused = false;
   private closeReason = 'disconnect';
   private resolveClosed!: () => void;
+
+  /** The client's name from reverse DNS, or `<unknown>`, as logs and the Received: field write it. */
+  get clientName(): string {
+    return this.state.rdns ?? '<unknown>';
+  }
 
   constructor(readonly ctx: ServerContext, socket: Socket, readonly listener: SmtpListener) {
     this.socket = socket;
@@ -82,7 +85,7 @@ export class Session {
   async start(): Promise<void> {
     try {
       const name = await this.ctx.resolveName?.(this.state.clientAddress);
-      if (name) this.clientName = name;
+      if (name) this.state.rdns = name;
       this.log(`connected address=${this.state.clientAddress} host=${this.clientName}`);
       const decision = await this.gate('connect', this.state.clientAddress);
       if (!decision || this.isClosing()) return this.quit('filter');
@@ -136,10 +139,8 @@ export class Session {
           continue;
         }
         const line = this.input.takeLine();
-        if (line === undefined) {
-          if (this.input.length > LINE_BUFFER_MAX) this.badInput(R.lineTooLong);
-          break;
-        }
+        if (line === undefined) break;
+        if (line === TOO_LONG) return this.badInput(R.lineTooLong);
         if (this.stage === 'auth') await continueAuth(this, line);
         else await this.execute(line);
       }

@@ -232,16 +232,22 @@ function msgidText(message: IncomingMessage): string {
 
 /**
  * Reads what the client has sent of the message; true once its end has
- * been read and answered, false when more input is needed.
+ * been read and answered, false when more input is needed. A message
+ * that had lines ended by a bare LF (stored as CRLF, see dot-reader.ts)
+ * is logged once at its end, whatever becomes of it, so that the
+ * administrator can tell which clients send them: sloppy software, or
+ * an attempt at SMTP smuggling.
  */
 export async function readMessage(s: Session): Promise<boolean> {
   const tx = s.tx!;
+  const dot = tx.dot!;
   const pieces: Buffer[] = [];
-  const { next, end } = tx.dot!.read(s.input.buf, s.input.pos, pieces);
+  const { next, end } = dot.read(s.input.buf, s.input.pos, pieces);
   s.input.pos = next;
   if (pieces.length > 0) await tx.writer!.content(tx.lines ? await tx.lines.filter(pieces) : pieces);
   if (!end || s.isClosing()) return false;
   s.stage = 'command';
+  if (dot.bareLf > 0) s.log(`bare-lf msgid=${msgidText(tx.message!)} count=${dot.bareLf}`);
   await endOfMessage(s, tx);
   return true;
 }
@@ -302,7 +308,7 @@ async function endOfMessage(s: Session, tx: Transaction): Promise<void> {
 function envelopesOf(s: Session, tx: Transaction): Omit<Envelope, 'id' | 'messageId'>[] {
   const origin: Origin = { clientAddress: s.state.clientAddress, helo: s.state.helo ?? '' };
   if (s.state.tag !== undefined) origin.tag = s.state.tag;
-  if (s.clientName !== '<unknown>') origin.clientName = s.clientName;
+  if (s.state.rdns !== undefined) origin.clientName = s.state.rdns;
   if (s.state.authUser !== undefined) origin.authUser = s.state.authUser;
   if (s.state.tls) origin.tls = { protocol: s.state.tls.protocol, cipher: s.state.tls.cipher, bits: s.state.tls.bits };
   const createdAt = Math.floor(s.ctx.now().getTime() / 1000);

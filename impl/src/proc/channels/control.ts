@@ -1,7 +1,7 @@
 /**
  * What the parent says to every child over fork()'s IPC channel: set
  * yourself up, here is a socket to a peer, here is a listener, start,
- * ping, drain, stop. Children ask the parent nothing yet.
+ * ping, drain, stop. What children ask the parent is in parent.ts.
  */
 import type { Config } from '../../config/index.ts';
 import { channel, type RequestOf } from '../protocol.ts';
@@ -77,6 +77,8 @@ export const controlChannel = channel('control', {
   'smtp.listener': { request: listenerInfo, response: empty, handle: 'server' },
   /** A client the parent accepted on listener number `listener` (0-based, in the order sent) before smtp was ready. */
   'smtp.connection': { request: object({ listener: uint32 }), response: empty, handle: 'socket' },
+  /** The dispatcher's end of a socket to a delivery agent it asked for (`parent.agent.open` with this token). */
+  'proc.agent': { request: object({ token: string }), response: empty, handle: 'socket' },
   /** Everything has arrived: begin work, and answer when ready. */
   'proc.start': { request: empty, response: empty },
   'proc.ping': {

@@ -7,7 +7,8 @@
  * the tables live in lookup, so smtp never holds a password hash.
  */
 import { channel, type RequestOf } from '../protocol.ts';
-import { boolean, object, oneOf, optional, string, uint32, type Infer } from '../schema.ts';
+import { array, boolean, object, oneOf, optional, string, uint32, type Infer } from '../schema.ts';
+import { localDelivery, mailAddress } from './queue.ts';
 
 const sessionInfo = object({
   local: boolean,
@@ -21,12 +22,22 @@ const sessionInfo = object({
 
 const envelopeInfo = object({ mailFrom: string, rcptTo: string, internal: optional(boolean) });
 
-/** `accept` names the action and the rule; `reject` carries the whole reply line (`550 Invalid recipient: <x@y>`). */
+/** One envelope the recipient expanded to: an alias member, a virtual target, a line of ~/.forward. */
+const expandedTarget = object({ recipient: mailAddress, dispatcher: string, delivery: optional(localDelivery) });
+
+/**
+ * `accept` names the action and the rule of the address the client sent,
+ * and `expanded` lists the envelopes it became (at least one); `reject`
+ * and `tempfail` carry the whole reply line (`550 Invalid recipient:
+ * <x@y>`, `451 4.7.1 ...`), a 5xx or a 4xx, and the reply's enhanced code.
+ */
 const verdict = object({
-  verdict: oneOf(['accept', 'reject']),
+  verdict: oneOf(['accept', 'reject', 'tempfail']),
   action: optional(string),
   rule: optional(uint32),
+  expanded: optional(array(expandedTarget, 1000)),
   code: optional(uint32),
+  enhanced: optional(string),
   reply: optional(string),
 });
 export type RcptVerdict = Infer<typeof verdict>;

@@ -9,7 +9,7 @@ import type { Envelope, EnvelopeId, MessageId } from '../../queue/types.ts';
 import { channel, type RequestOf } from '../protocol.ts';
 import { array, hex, nullable, number, object, oneOf, optional, string, uint32, type Infer } from '../schema.ts';
 
-const mailAddress = object({ user: string, domain: string });
+export const mailAddress = object({ user: string, domain: string });
 
 const origin = object({
   tag: optional(string),
@@ -27,7 +27,7 @@ const dsn = object({
   envid: optional(string),
 });
 
-const localDelivery = object({
+export const localDelivery = object({
   user: string,
   kind: oneOf(['mailbox', 'file', 'command']),
   target: optional(string),
@@ -54,7 +54,7 @@ const envelopeDraft = object({
 export type EnvelopeDraft = Omit<Envelope, 'id' | 'messageId'>;
 
 /** A committed envelope on the wire: the 64-bit id as 16 hex digits, since JSON has no bigint. */
-const wireEnvelope = object({ ...envelopeDraft.shape, id: hex(16), messageId: uint32 });
+export const wireEnvelope = object({ ...envelopeDraft.shape, id: hex(16), messageId: uint32 });
 export type WireEnvelope = Infer<typeof wireEnvelope>;
 
 export function toWire(e: Envelope): WireEnvelope {
@@ -77,12 +77,3 @@ export const queueChannel = channel('queue', {
   'queue.message.abort': { request: object({ msgid: uint32 }), response: object({}) },
 });
 export type QueueRequest = RequestOf<typeof queueChannel['calls']>;
-
-/** queue → scheduler: envelopes now on disk, to be scheduled. */
-export const schedulerChannel = channel('scheduler', {
-  'scheduler.envelopes.add': {
-    request: object({ envelopes: array(object({ id: hex(16), dispatcher: string, expiresAt: number }), 100_000) }),
-    response: object({ scheduled: uint32 }),
-  },
-});
-export type SchedulerRequest = RequestOf<typeof schedulerChannel['calls']>;

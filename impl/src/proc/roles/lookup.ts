@@ -5,12 +5,14 @@
  * opened here, as _smtpd: a table file the rules or a listener name must
  * be readable by that user.
  */
+import { readFile } from 'node:fs/promises';
 import type { Config } from '../../config/index.ts';
 import { checkCredentials } from '../../crypto/index.ts';
 import type { Logger } from '../../log/index.ts';
+import { Expander, openActionTables, userbaseLookup, type Expansion } from '../../expand/index.ts';
 import { Ruleset } from '../../lookup/index.ts';
 import { openTable, TableError, tableSource, type Table } from '../../table/index.ts';
-import { lookupChannel, type AuthAnswer } from '../channels/lookup.ts';
+import { lookupChannel, type AuthAnswer, type RcptVerdict } from '../channels/lookup.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
 import { socketTransport } from '../transport.ts';
@@ -20,42 +22,103 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
     trace: (t) => ctx.log.trace('rules', `rules: rule ${t.rule} ${t.criterion}: ${t.result}`),
   });
   let credentials: Map<string, Table>;
+  let actionTables: Map<string, Table>;
   try {
     credentials = openCredentials(ctx.config);
+    actionTables = openActionTables(ctx.config);
   } catch (err) {
     ruleset.close();
     throw err;
   }
-  const socket = ctx.links.get('smtp');
-  if (!socket) throw new Error('lookup: no link to smtp');
+  const smtpSocket = ctx.links.get('smtp');
+  const queueSocket = ctx.links.get('queue');
+  if (!smtpSocket || !queueSocket) throw new Error('lookup: missing a link to smtp or to the queue');
+
   /**
-   * One RCPT TO: the rules decide, and the answer goes back as plain
-   * data, the action's name or the reply line, never the configuration's
-   * objects: smtp learns what it needs to answer the client, no more.
+   * Expansion (expand/): the rules, the action's tables, the userbase,
+   * and ~/.forward, which only the parent can open (it is root; lookup
+   * runs as _smtpd). :include: files are read here, as _smtpd.
    */
+  const expander = new Expander(ctx.config, {
+    ruleset,
+    tables: actionTables,
+    getpwnam: userbaseLookup(),
+    readForward: async (user) => {
+      const file = await ctx.parent.request({ type: 'parent.forward.open', user }, { timeoutMs: 10_000 });
+      if (file.status === 'ok') return { status: 'ok', path: file.path ?? '', content: file.content ?? '' };
+      if (file.status === 'missing') return { status: 'missing' };
+      return { status: file.status, path: file.path ?? '', reason: file.reason ?? '' };
+    },
+    readInclude: (path) => readFile(path, 'utf8'),
+    log: ctx.log,
+  });
+
+  // #region rcpt-verdict
+  /**
+   * One RCPT TO: the rules decide, expansion follows, and the answer goes
+   * back as plain data (the envelopes the recipient became, or the reply
+   * line that refuses it), never the configuration's objects: smtp learns
+   * what it needs to answer the client, no more. The log line that names
+   * a file or a table line stays here.
+   */
+  const rcpt = async ({ session, envelope }: { session: Parameters<Expander['expand']>[0]['session']; envelope: { mailFrom: string; rcptTo: string } }): Promise<RcptVerdict> => {
+    const expansion: Expansion = await expander.expand({ session, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo });
+    if (expansion.result === 'ok') {
+      const first = expansion.recipients[0];
+      return {
+        verdict: 'accept',
+        action: first?.dispatcher ?? '',
+        expanded: expansion.recipients.map((r) => ({
+          recipient: r.recipient, dispatcher: r.dispatcher, ...(r.delivery && { delivery: r.delivery }),
+        })),
+      };
+    }
+    if (expansion.log) ctx.log.info(`info: lookup: ${envelope.rcptTo}: ${expansion.log}`);
+    return {
+      verdict: expansion.result === 'tempfail' ? 'tempfail' : 'reject',
+      code: expansion.code,
+      ...(expansion.enhanced !== '' && { enhanced: expansion.enhanced }),
+      reply: expansion.reply,
+    };
+  };
+  // #endregion rcpt-verdict
+
   const smtp = new Peer({
     self: 'lookup',
     peer: 'smtp',
-    transport: socketTransport(socket),
+    transport: socketTransport(smtpSocket),
     log: ctx.log,
     serves: {
       channel: lookupChannel,
       handlers: {
-        'lookup.rcpt': ({ session, envelope }) => {
-          const decision = ruleset.match(session, envelope);
-          if ('reject' in decision) {
-            return { verdict: 'reject' as const, code: decision.reject.code, reply: decision.reject.reply };
-          }
-          return { verdict: 'accept' as const, action: decision.action.name, rule: decision.number };
-        },
+        'lookup.rcpt': rcpt,
         'lookup.auth': ({ table, user, password }) => authenticate(ctx.log, credentials, table, user, password),
+      },
+    },
+  });
+
+  /** The queue asks where a bounce goes: the same question, for the sender of the failed message. */
+  const queue = new Peer({
+    self: 'lookup',
+    peer: 'queue',
+    transport: socketTransport(queueSocket),
+    log: ctx.log,
+    serves: {
+      channel: lookupChannel,
+      handlers: {
+        'lookup.rcpt': rcpt,
+        'lookup.auth': () => {
+          throw new Error('the queue may not check passwords');
+        },
       },
     },
   });
   return {
     stop: async () => {
       smtp.close();
+      queue.close();
       ruleset.close();
+      for (const table of actionTables.values()) table.close();
       for (const table of credentials.values()) table.close();
     },
   };

@@ -1,12 +1,16 @@
 /**
  * The queue process: the only one that opens the spool. It serves the
- * message path from smtp, and tells the scheduler about every envelope
- * on disk: those it finds at start-up, then each one committed.
+ * message path from smtp, tells the scheduler about every envelope on
+ * disk (those it finds at start-up, then each one committed), and
+ * carries out the scheduler's requests: deliver, bounce, warn
+ * (queue-delivery.ts).
  */
 import { openQueueBackend, type Envelope } from '../../queue/index.ts';
-import { schedulerChannel } from '../channels/queue.ts';
+import { queueDeliveryChannel, schedulerChannel } from '../channels/delivery.ts';
+import { lookupChannel } from '../channels/lookup.ts';
 import { serveMessagePath } from '../message-path.ts';
 import { Peer } from '../peer.ts';
+import { QueueDelivery, scheduledEntryOf } from '../queue-delivery.ts';
 import type { Role, RoleContext } from '../role.ts';
 import { socketTransport } from '../transport.ts';
 
@@ -14,26 +18,48 @@ import { socketTransport } from '../transport.ts';
 const BATCH = 1000;
 
 export async function startQueue(ctx: RoleContext): Promise<Role> {
-  const { log } = ctx;
+  const { log, config } = ctx;
   const toScheduler = ctx.links.get('scheduler');
   const fromSmtp = ctx.links.get('smtp');
-  if (!toScheduler || !fromSmtp) throw new Error('queue: missing a link to the scheduler or to smtp');
+  const toDispatcher = ctx.links.get('dispatcher');
+  const toLookup = ctx.links.get('lookup');
+  if (!toScheduler || !fromSmtp || !toDispatcher || !toLookup) {
+    throw new Error('queue: missing a link to the scheduler, smtp, the dispatcher or lookup');
+  }
 
   const backend = await openQueueBackend('fs', {
     spool: ctx.spool,
-    validate: { dispatchers: new Set(ctx.config.actions.map((a) => a.name)) },
+    validate: { dispatchers: new Set(config.actions.map((a) => a.name)) },
     log: (line) => log.warn(line),
     ...(log.tracing('queue') && { trace: (line: string) => log.trace('queue', line) }),
   });
 
+  const entryOf = scheduledEntryOf(config);
+  const lookup = new Peer({ self: 'queue', peer: 'lookup', transport: socketTransport(toLookup), calls: lookupChannel, log });
+  let delivery: QueueDelivery | undefined;
   const scheduler = new Peer({
-    self: 'queue', peer: 'scheduler', transport: socketTransport(toScheduler), calls: schedulerChannel, log,
+    self: 'queue',
+    peer: 'scheduler',
+    transport: socketTransport(toScheduler),
+    calls: schedulerChannel,
+    log,
+    serves: {
+      channel: queueDeliveryChannel,
+      handlers: {
+        'queue.deliver': ({ id }) => delivery!.deliver(id),
+        'queue.bounce': async ({ ids, reason }) => ({ removed: await delivery!.bounce(ids, reason) }),
+        'queue.warn': async ({ ids }) => ({ warned: await delivery!.warn(ids) }),
+      },
+    },
   });
   const schedule = (envelopes: Envelope[]) =>
-    scheduler.request({
-      type: 'scheduler.envelopes.add',
-      envelopes: envelopes.map((e) => ({ id: e.id.toString(16).padStart(16, '0'), dispatcher: e.dispatcher, expiresAt: e.expiresAt })),
-    });
+    scheduler.request({ type: 'scheduler.envelopes.add', envelopes: envelopes.map(entryOf) });
+  const scheduleLater = (envelopes: Envelope[]) => {
+    schedule(envelopes).catch((err: Error) => log.warn(`warn: queue: cannot reach the scheduler: ${err.message}`));
+  };
+  delivery = new QueueDelivery({
+    config, backend, log, dispatcher: socketTransport(toDispatcher), lookup, schedule: scheduleLater,
+  });
 
   let recovered = 0;
   let batch: Envelope[] = [];
@@ -49,19 +75,14 @@ export async function startQueue(ctx: RoleContext): Promise<Role> {
   recovered += batch.length;
   log.info(`info: queue: ${recovered} envelope(s) in the spool at start-up`);
 
-  const smtp = serveMessagePath({
-    transport: socketTransport(fromSmtp),
-    backend,
-    log,
-    committed: (envelopes) => {
-      schedule(envelopes).catch((err: Error) => log.warn(`warn: queue: cannot reach the scheduler: ${err.message}`));
-    },
-  });
+  const smtp = serveMessagePath({ transport: socketTransport(fromSmtp), backend, log, committed: scheduleLater });
 
   return {
     stop: async () => {
       smtp.close();
       scheduler.close();
+      delivery?.close();
+      lookup.close();
       await backend.close();
     },
   };

@@ -40,6 +40,7 @@ export async function startSmtp(ctx: RoleContext): Promise<Role> {
   const pkis = new Map(ctx.pkis.map((p) => [p.name, loadedPki(p)]));
   const queueTtl = config.options.findLast((o) => o.kind === 'queue ttl');
   const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+  if (process.env.SMTPD_NAMESERVERS) resolver.setServers(process.env.SMTPD_NAMESERVERS.split(',').map((s) => s.trim()));
   const engines: SmtpServer[] = [];
 
   for (const handed of ctx.listeners) {
@@ -76,10 +77,11 @@ export async function startSmtp(ctx: RoleContext): Promise<Role> {
 }
 
 /**
- * The rcpt-to hook: the rules live in the lookup process, so each RCPT TO
- * is one request there and one answer, which the hook turns into the
- * engine's vocabulary: the action that delivers the recipient, or the
- * reply that refuses it. If lookup cannot answer, the recipient is
+ * The rcpt-to hook: the rules and the tables live in the lookup process,
+ * so each RCPT TO is one request there and one answer, which the hook
+ * turns into the engine's vocabulary: the action that delivers the
+ * recipient and the envelopes it expanded to (aliases, virtual maps,
+ * ~/.forward), or the reply that refuses it, for good or for now. If lookup cannot answer, the recipient is
  * refused with a temporary error, and the client tries again later;
  * accepting it without the rules would make the server an open relay
  * whenever lookup is slow.
@@ -92,6 +94,7 @@ function rulesHook(lookup: Peer<NoCalls, typeof lookupChannel['calls']>): Hook {
         session: {
           local: session.clientAddress === 'local',
           address: session.clientAddress,
+          ...(session.rdns !== undefined && { rdns: session.rdns }),
           ...(session.tag !== undefined && { tag: session.tag }),
           ...(session.authUser !== undefined && { authUser: session.authUser }),
           helo: session.helo ?? '',
@@ -99,10 +102,16 @@ function rulesHook(lookup: Peer<NoCalls, typeof lookupChannel['calls']>): Hook {
         },
         envelope: { mailFrom: session.sender ?? '', rcptTo: param },
       }, { timeoutMs: 30_000 });
-      if (answer.verdict === 'accept' && answer.action !== undefined) return { decision: 'accept', dispatcher: answer.action };
-      const code = answer.code ?? 550;
+      if (answer.verdict === 'accept' && answer.action !== undefined) {
+        const expanded = answer.expanded?.map((t) => ({
+          address: t.recipient, dispatcher: t.dispatcher, ...(t.delivery && { delivery: t.delivery }),
+        }));
+        return { decision: 'accept', dispatcher: answer.action, ...(expanded && expanded.length > 0 && { expanded }) };
+      }
+      const code = answer.code ?? (answer.verdict === 'tempfail' ? 451 : 550);
       const text = answer.reply?.replace(/^\d{3} /, '') ?? 'Invalid recipient';
-      return { decision: 'reject', reply: { code, lines: [text] } };
+      const enhanced = answer.enhanced !== undefined && !text.startsWith(answer.enhanced) ? answer.enhanced : undefined;
+      return { decision: 'reject', reply: { code, ...(enhanced !== undefined && { enhanced }), lines: [text] } };
     } catch {
       return { decision: 'reject', reply: { code: 451, lines: ['Temporary failure'] } };
     }

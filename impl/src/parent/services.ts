@@ -1,0 +1,97 @@
+/**
+ * What the parent does for its children, as root (see
+ * proc/channels/parent.ts): open a user's ~/.forward for lookup, and
+ * start a delivery agent as a user for the dispatcher. Each request is
+ * answered only for the child whose role needs it: smtp, the process
+ * that talks to strangers, can ask for neither.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/index.ts';
+import { readForwardFile } from '../expand/index.ts';
+import type { Logger, TraceFlag } from '../log/index.ts';
+import { systemLocalNames } from '../lookup/index.ts';
+import type { parentChannel } from '../proc/channels/parent.ts';
+import { agentControlChannel } from '../proc/channels/delivery.ts';
+import { Peer } from '../proc/peer.ts';
+import type { Handlers } from '../proc/protocol.ts';
+import { forkChild } from '../proc/spawn.ts';
+import type { ParentHandlers } from '../proc/supervisor.ts';
+import { ipcTransport } from '../proc/transport.ts';
+import type { Supervisor } from '../proc/supervisor.ts';
+import { socketPair } from './links.ts';
+
+const AGENT_ENTRY = fileURLToPath(new URL('../proc/agent.ts', import.meta.url));
+
+export interface ServiceOptions {
+  config: Config;
+  log: Logger;
+  verbose: number;
+  trace: ReadonlySet<TraceFlag>;
+  foreground: boolean;
+  supervisor: () => Supervisor;
+  /** Deliver to uid 0 with any method (the embedded default, run by root); OpenSMTPD allows root only mbox. */
+  allowRootDelivery?: boolean;
+}
+
+export function parentServices(options: ServiceOptions): ParentHandlers {
+  const { log } = options;
+  const root = process.getuid?.() === 0;
+  const refuse = (child: string, what: string) => {
+    throw new Error(`${child} may not ask the parent to ${what}`);
+  };
+  return (child: string): Handlers<typeof parentChannel['calls']> => ({
+    'parent.forward.open': async ({ user }) => {
+      if (child !== 'lookup') refuse(child, 'open a ~/.forward');
+      const file = await readForwardFile(user);
+      if (file.status === 'refused' || file.status === 'error') {
+        log.warn(`warn: smtpd: ${file.path}: ${file.reason}`);
+      }
+      return file;
+    },
+
+    // #region agent-open
+    /**
+     * A delivery agent for one user: forked as that user when the daemon
+     * runs as root (as OpenSMTPD's parent forks an MDA), as the daemon's
+     * own user otherwise. The two ends of a new socket go one to the
+     * agent, one to the dispatcher; the parent keeps neither, and reads
+     * none of the mail that crosses it.
+     */
+    'parent.agent.open': async ({ token, user }) => {
+      if (child !== 'dispatcher') refuse(child, 'start a delivery agent');
+      const dispatcher = options.supervisor().get('dispatcher');
+      if (!dispatcher) throw new Error('no dispatcher');
+      const agent = forkChild('agent', {
+        entry: AGENT_ENTRY,
+        ...(root && { credentials: { user: user.name, uid: user.uid, gid: user.gid } }),
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.SMTPD_NAMESERVERS && { SMTPD_NAMESERVERS: process.env.SMTPD_NAMESERVERS }) },
+      });
+      agent.on('error', (err) => log.warn(`warn: smtpd: delivery agent for ${user.name}: ${err.message}`));
+      agent.on('exit', (code, signal) => {
+        if (code !== 0) log.debug(`debug: smtpd: delivery agent for ${user.name} ended (${signal ?? code})`);
+      });
+      const control = new Peer({
+        self: 'parent', peer: `agent ${user.name}`, transport: ipcTransport(agent), calls: agentControlChannel, log,
+      });
+      const [forDispatcher, forAgent] = await socketPair();
+      const { pid } = await control.request({
+        type: 'agent.start', user, actions: options.config.actions, wrappers: options.config.wrappers.map(({ name, command }) => ({ name, command })),
+        hostname: systemLocalNames().hostname, subaddressDelimiter: subaddressDelimiter(options.config),
+        allowRoot: options.allowRootDelivery ?? false, verbose: options.verbose, trace: [...options.trace],
+        format: options.foreground ? 'foreground' : 'maillog',
+      }, { handle: forAgent, timeoutMs: 30_000 });
+      forAgent.destroy();
+      await dispatcher.control.request({ type: 'proc.agent', token }, { handle: forDispatcher });
+      forDispatcher.destroy();
+      log.debug(`debug: smtpd: delivery agent for ${user.name} started (pid ${pid})`);
+      return { pid: String(pid) };
+    },
+    // #endregion agent-open
+  });
+}
+
+/** `smtp sub-addr-delim`, `+` by default; the last one written counts. */
+function subaddressDelimiter(config: Config): string {
+  const option = config.options.findLast((o) => o.kind === 'smtp sub-addr-delim');
+  return option?.kind === 'smtp sub-addr-delim' ? option.delimiter : '+';
+}

@@ -1,0 +1,116 @@
+/**
+ * A delivery agent: the program the parent forks, already as the
+ * recipient's user, when the dispatcher asks for one (OpenSMTPD forks a
+ * child per delivery and drops to the user in it; a Node process costs
+ * too much to start per message, so an agent lives on and delivers
+ * every message for its user until the dispatcher closes its socket).
+ *
+ * It gets its configuration from the parent, never from the dispatcher,
+ * and this is the safety net of allow-exec: before it runs a command it
+ * checks, against that configuration, that the action named by the
+ * envelope allows commands from where this one came from. An envelope
+ * changed on disk, or a dispatcher with a bug, is refused here.
+ */
+import type { Socket } from 'node:net';
+import type { LocalAction } from '../config/index.ts';
+import { isRelay } from '../config/index.ts';
+import { deliverLocal, mayRunCommand, type DeliveryOutcome, type UserRecord } from '../delivery/index.ts';
+import { createLogger } from '../log/index.ts';
+import { agentChannel, agentControlChannel } from './channels/delivery.ts';
+import { fromWire } from './channels/queue.ts';
+import { ContentInbox } from './content-stream.ts';
+import { Peer } from './peer.ts';
+import { ipcTransport, socketTransport } from './transport.ts';
+
+const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground' });
+process.on('disconnect', () => process.exit(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+
+new Peer({
+  self: 'agent',
+  peer: 'parent',
+  transport: ipcTransport(process),
+  log,
+  serves: {
+    channel: agentControlChannel,
+    handlers: {
+      'agent.start': (msg, handle) => {
+        log.configure({ verbose: msg.verbose, trace: new Set(msg.trace), format: msg.format });
+        process.title = `smtpd: delivery agent for ${msg.user.name}`;
+        serve(handle as Socket, msg.user, msg.actions.filter((a): a is LocalAction => !isRelay(a)), msg);
+        return { pid: process.pid };
+      },
+    },
+  },
+});
+
+interface AgentSettings {
+  hostname: string;
+  wrappers: { name: string; command: string }[];
+  subaddressDelimiter: string;
+  allowRoot: boolean;
+}
+
+function serve(socket: Socket, self: UserRecord, actions: LocalAction[], settings: AgentSettings): void {
+  const inbox = new ContentInbox();
+  const peer = new Peer({
+    self: `agent ${self.name}`,
+    peer: 'dispatcher',
+    transport: socketTransport(socket),
+    log,
+    onChunk: (ref, bytes) => inbox.chunk(ref, bytes),
+    onClose: () => process.exit(0),
+    serves: {
+      channel: agentChannel,
+      handlers: {
+        'agent.deliver': async ({ ref, envelope: wire, user }) => {
+          const content = inbox.take(ref);
+          try {
+            return flatten(await deliverOne(fromWire(wire), user, content));
+          } finally {
+            content.resume();
+          }
+        },
+      },
+    },
+  });
+  void peer;
+
+  // #region safety-net
+  /**
+   * The last check before anything runs, made by the process that would
+   * run it. The action comes from smtpd.conf as the parent sent it; the
+   * envelope says only which action and where its command came from, and
+   * the configuration decides whether that source may run commands.
+   */
+  async function deliverOne(envelope: ReturnType<typeof fromWire>, user: UserRecord, content: NodeJS.ReadableStream): Promise<DeliveryOutcome> {
+    const id = envelope.id.toString(16).padStart(16, '0');
+    if (user.uid !== self.uid) {
+      return { result: 'tempfail', reason: `agent for ${self.name} asked to deliver as ${user.name}` };
+    }
+    const action = actions.find((a) => a.name === envelope.dispatcher);
+    if (!action) return { result: 'tempfail', reason: `no local action named "${envelope.dispatcher}"` };
+    const verdict = mayRunCommand(action, envelope.delivery);
+    if (!verdict.allowed) {
+      log.warn(`warn: agent: envelope ${id}: refusing to run a command: ${verdict.reason}`);
+      return { result: 'tempfail', reason: `command refused: ${verdict.reason}` };
+    }
+    const wrapper = action.options.wrapper ? settings.wrappers.find((w) => w.name === action.options.wrapper)?.command : undefined;
+    return deliverLocal(
+      {
+        envelope, action: action.name, method: action.method, actionOptions: action.options, user,
+        hostname: settings.hostname, subaddressDelimiter: settings.subaddressDelimiter,
+        ...(wrapper !== undefined && { wrapper }),
+      },
+      content as import('node:stream').Readable,
+      { allowRoot: settings.allowRoot },
+    );
+  }
+  // #endregion safety-net
+}
+
+function flatten(outcome: DeliveryOutcome) {
+  return outcome.result === 'ok'
+    ? { result: 'ok' as const, ...(outcome.detail !== undefined && { detail: outcome.detail }) }
+    : { result: outcome.result, reason: outcome.reason };
+}

@@ -1,0 +1,244 @@
+/**
+ * The queue's side of delivery: what the scheduler asks of it. The queue
+ * is the only process that reads the spool, so it loads each envelope
+ * and its message, sends both to the dispatcher, and writes the outcome
+ * to disk (delete, or count the attempt) before answering. Bounces and
+ * delay warnings are new messages, from `<>` to the original sender,
+ * which the queue writes and commits like any other and hands to the
+ * scheduler; where they go is asked of lookup, like any recipient.
+ */
+import type { Config } from '../config/index.ts';
+import { buildBounce, EXPIRED_STATUS, shouldBounce, shouldWarn, splitOriginal, whyNoNotice, type BounceRecipient } from '../bounce/index.ts';
+import type { Logger } from '../log/index.ts';
+import { systemLocalNames } from '../lookup/index.ts';
+import type { QueueBackend } from '../queue/backend.ts';
+import { formatEnvelopeId, parseEnvelopeId } from '../queue/index.ts';
+import type { Envelope } from '../queue/types.ts';
+import { entryOf, schedulerOptions } from '../scheduler/index.ts';
+import { dispatcherChannel, type Delivered, type ScheduledEntry, type WireOutcome } from './channels/delivery.ts';
+import type { lookupChannel } from './channels/lookup.ts';
+import { toWire, type EnvelopeDraft } from './channels/queue.ts';
+import { sendContent } from './content-stream.ts';
+import { Peer } from './peer.ts';
+import type { Transport } from './transport.ts';
+
+const DELIVERY_TIMEOUT_MS = 10 * 60_000 + 30_000;
+const seconds = () => Math.floor(Date.now() / 1000);
+
+export interface QueueDeliveryOptions {
+  config: Config;
+  backend: QueueBackend;
+  log: Logger;
+  dispatcher: Transport;
+  lookup: Peer<Record<never, never>, typeof lookupChannel['calls']>;
+  /** Hands envelopes to the scheduler (those of a new bounce). */
+  schedule: (envelopes: Envelope[]) => void;
+}
+
+/** The scheduler's entry for an envelope, with the action's ttl applied. */
+export function scheduledEntryOf(config: Config): (e: Envelope) => ScheduledEntry {
+  const { ttlOf } = schedulerOptions(config);
+  return (e) => {
+    const entry = entryOf(e, ttlOf);
+    return {
+      id: entry.id, messageId: entry.messageId, dispatcher: entry.dispatcher, createdAt: entry.createdAt,
+      expiresAt: entry.expiresAt, attempts: entry.attempts,
+      ...(entry.lastTryAt !== undefined && { lastTryAt: entry.lastTryAt }),
+      ...(entry.warnings !== undefined && { warnings: entry.warnings }),
+      ...(entry.bounce && { bounce: 'yes' as const }),
+      ...(entry.notifyDelay === false && { notifyDelay: 'no' as const }),
+    };
+  };
+}
+
+export class QueueDelivery {
+  private readonly dispatcher: Peer<Record<never, never>, typeof dispatcherChannel['calls']>;
+  private nextRef = 1;
+  private readonly hostname = systemLocalNames().hostname;
+  private readonly ttlOf;
+
+  constructor(private readonly options: QueueDeliveryOptions) {
+    this.dispatcher = new Peer({
+      self: 'queue', peer: 'dispatcher', transport: options.dispatcher, calls: dispatcherChannel, log: options.log,
+    });
+    this.ttlOf = schedulerOptions(options.config).ttlOf;
+  }
+
+  close(): void {
+    this.dispatcher.close();
+  }
+
+  // #region deliver
+  /**
+   * One attempt. The envelope is read from disk again (the scheduler
+   * holds only its id): if it is gone, say so. The message goes to the
+   * dispatcher as chunks after the request; the outcome is written
+   * before the answer: delivered envelopes are deleted, and a temporary
+   * failure counts the attempt, so that a restarted daemon resumes the
+   * same schedule. A permanent failure is recorded and left for the
+   * scheduler, which asks for the bounce.
+   */
+  async deliver(hexId: string): Promise<Delivered> {
+    const { backend } = this.options;
+    const id = parseEnvelopeId(hexId);
+    const envelope = id === undefined ? undefined : await backend.loadEnvelope(id);
+    if (!envelope) return { result: 'gone' };
+    let outcome: WireOutcome;
+    try {
+      const content = await backend.openMessage(envelope.messageId);
+      const ref = this.nextRef++;
+      const answer = this.dispatcher.request(
+        { type: 'dispatcher.deliver', ref, envelope: toWire(envelope) }, { timeoutMs: DELIVERY_TIMEOUT_MS },
+      );
+      await sendContent(this.dispatcher.transport, ref, content);
+      outcome = await answer;
+    } catch (err) {
+      outcome = { result: 'tempfail', reason: `dispatcher: ${(err as Error).message}` };
+    }
+    if (outcome.result === 'ok') {
+      await backend.deleteEnvelope(envelope.id);
+      return { result: 'ok' };
+    }
+    const reason = outcome.reason ?? 'unknown error';
+    const attempts = envelope.attempts + 1;
+    await backend.updateEnvelope({ ...envelope, attempts, lastTryAt: seconds(), lastError: reason.slice(0, 1000) });
+    return { result: outcome.result, reason, attempts };
+  }
+  // #endregion deliver
+
+  /**
+   * Bounces envelopes that failed for good or ran out of time: one report
+   * per message, naming every recipient of it that failed, then deletes
+   * them. A bounce is never bounced (its sender is `<>`), nor sent when
+   * the client's DSN asked for none; those envelopes are only deleted,
+   * with a log line saying why.
+   */
+  async bounce(hexIds: string[], reason: 'permfail' | 'expired'): Promise<number> {
+    const envelopes = await this.load(hexIds);
+    let removed = 0;
+    for (const group of byMessage(envelopes)) {
+      const reported = group.filter((e) => shouldBounce(e));
+      for (const e of group) {
+        if (!reported.includes(e)) this.options.log.info(`info: queue: envelope ${formatEnvelopeId(e.id)}: no bounce: ${whyNoNotice(e, 'failure') ?? 'not wanted'}`);
+      }
+      if (reported.length > 0) {
+        await this.notify(reported, 'failed', (e) => ({
+          ...(reason === 'expired' && { status: EXPIRED_STATUS }),
+          diagnostic: reason === 'expired'
+            ? `delivery time expired${e.lastError ? `; last error: ${e.lastError}` : ''}`
+            : e.lastError ?? 'delivery failed',
+        }));
+      }
+      for (const e of group) {
+        await this.options.backend.deleteEnvelope(e.id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Delay warnings: one per message, naming its late recipients; each envelope's count of warnings goes up. */
+  async warn(hexIds: string[]): Promise<number> {
+    const envelopes = await this.load(hexIds);
+    let warned = 0;
+    for (const group of byMessage(envelopes)) {
+      const late = group.filter((e) => shouldWarn(e));
+      if (late.length > 0) {
+        await this.notify(late, 'delayed', (e) => ({
+          diagnostic: e.lastError ?? 'not delivered yet',
+          willRetryUntil: e.createdAt + this.ttlOf(e.dispatcher),
+        }));
+        warned += late.length;
+      }
+      for (const e of group) await this.options.backend.updateEnvelope({ ...e, warnings: (e.warnings ?? 0) + 1 });
+    }
+    return warned;
+  }
+
+  private async load(hexIds: string[]): Promise<Envelope[]> {
+    const out: Envelope[] = [];
+    for (const hex of hexIds) {
+      const id = parseEnvelopeId(hex);
+      const e = id === undefined ? undefined : await this.options.backend.loadEnvelope(id);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * Writes one report about `envelopes` (all of one message, all with a
+   * sender) and queues it. Where it goes is asked of lookup, as for a
+   * RCPT TO from this host with the null sender; if no rule takes the
+   * sender, the report is dropped with a log line: there is no one else
+   * to tell.
+   */
+  private async notify(
+    envelopes: Envelope[], action: 'failed' | 'delayed', details: (e: Envelope) => Partial<BounceRecipient>,
+  ): Promise<void> {
+    const { backend, log, lookup } = this.options;
+    const first = envelopes[0]!;
+    const sender = first.sender!;
+    const senderText = `${sender.user}@${sender.domain}`;
+    const original = splitOriginal(await readAll(await backend.openMessage(first.messageId)));
+    const now = seconds();
+    const bytes = buildBounce({
+      action,
+      reportingHost: this.hostname,
+      sender,
+      arrivalDate: first.createdAt,
+      ...(first.dsn?.envid !== undefined && { envid: first.dsn.envid }),
+      ...(first.dsn?.ret !== undefined && { ret: first.dsn.ret }),
+      ...(action === 'delayed' && { delayedFor: now - first.createdAt }),
+      recipients: envelopes.map((e) => ({
+        finalRecipient: `${e.recipient.user}@${e.recipient.domain}`,
+        ...(e.dsn?.orcpt !== undefined && { originalRecipient: e.dsn.orcpt }),
+        ...(e.lastTryAt !== undefined && { lastAttemptAt: e.lastTryAt }),
+        ...details(e),
+      })),
+      original,
+      now,
+    });
+    const answer = await lookup.request({
+      type: 'lookup.rcpt',
+      session: { local: true, helo: this.hostname, tls: false },
+      envelope: { mailFrom: '', rcptTo: senderText },
+    });
+    if (answer.verdict !== 'accept' || !answer.expanded || answer.expanded.length === 0) {
+      log.warn(`warn: queue: ${action === 'failed' ? 'bounce' : 'delay warning'} to <${senderText}> dropped: ${answer.reply ?? 'no rule takes it'}`);
+      return;
+    }
+    const message = await backend.createMessage();
+    await message.write(bytes);
+    const drafts: EnvelopeDraft[] = answer.expanded.map((t) => ({
+      sender: null,
+      recipient: t.recipient,
+      originalRecipient: sender,
+      dispatcher: t.dispatcher,
+      ...(t.delivery && { delivery: t.delivery }),
+      origin: { clientAddress: 'local', helo: this.hostname },
+      createdAt: now,
+      expiresAt: now + this.ttlOf(t.dispatcher),
+      attempts: 0,
+    }));
+    const committed = await message.commit(drafts);
+    const msgid = committed[0]?.messageId.toString(16).padStart(8, '0');
+    log.info(`info: queue: ${action === 'failed' ? 'bounce' : 'delay warning'} msgid=${msgid} to <${senderText}> for ${envelopes.length} recipient(s) of msgid=${first.messageId.toString(16).padStart(8, '0')}`);
+    this.options.schedule(committed);
+  }
+}
+
+function byMessage(envelopes: Envelope[]): Envelope[][] {
+  const groups = new Map<number, Envelope[]>();
+  for (const e of envelopes) {
+    const group = groups.get(e.messageId) ?? [];
+    group.push(e);
+    groups.set(e.messageId, group);
+  }
+  return [...groups.values()];
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const piece of stream as AsyncIterable<Buffer | string>) parts.push(typeof piece === 'string' ? Buffer.from(piece) : piece);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,190 @@
+/**
+ * The dispatcher: takes an envelope and its message from the queue and
+ * gets it delivered. For a local action, by a delivery agent running as
+ * the recipient's user, which the parent starts on request (it is root;
+ * the dispatcher is not) and which stays up for the next message to the
+ * same user. Relay actions wait for remote delivery, which is not built
+ * yet: their envelopes fail temporarily and stay in the queue.
+ *
+ * The dispatcher never decides whether a command may run: the agent
+ * checks that itself, against smtpd.conf as the parent gave it, so a
+ * dispatcher with a bug, or an envelope changed on disk, cannot make it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { ActionDecl, Config } from '../../config/index.ts';
+import { isRelay } from '../../config/index.ts';
+import type { UserRecord } from '../../delivery/index.ts';
+import { openUserbase, type Userbase } from '../../expand/index.ts';
+import type { Logger } from '../../log/index.ts';
+import type { Envelope } from '../../queue/types.ts';
+import { agentChannel, dispatcherChannel, type WireOutcome } from '../channels/delivery.ts';
+import { fromWire } from '../channels/queue.ts';
+import { ContentInbox, sendContent } from '../content-stream.ts';
+import { Peer } from '../peer.ts';
+import type { Role, RoleContext } from '../role.ts';
+import { socketTransport } from '../transport.ts';
+
+type AgentPeer = Peer<Record<never, never>, typeof agentChannel['calls']>;
+
+/** An agent with nothing to do for this long is closed; it exits when its socket closes. */
+const AGENT_IDLE_MS = 60_000;
+/** A delivery may take this long (an mda, an LMTP server) before it counts as a temporary failure. */
+const DELIVERY_TIMEOUT_MS = 10 * 60_000;
+
+export async function startDispatcher(ctx: RoleContext): Promise<Role> {
+  const { config, log } = ctx;
+  const socket = ctx.links.get('queue');
+  if (!socket) throw new Error('dispatcher: no link to the queue');
+  const agents = new AgentPool(ctx);
+  const users = new Map<string, Userbase>();
+  const inbox = new ContentInbox();
+  let nextRef = 1;
+
+  const deliver = async (envelope: Envelope, content: NodeJS.ReadableStream): Promise<WireOutcome> => {
+    const action = config.actions.find((a) => a.name === envelope.dispatcher);
+    if (!action) return { result: 'tempfail', reason: `no action named "${envelope.dispatcher}" in smtpd.conf` };
+    if (isRelay(action)) return { result: 'tempfail', reason: 'remote delivery is not built yet; the message waits in the queue' };
+    if (action.method.kind === 'forward-only' || action.method.kind === 'expand-only') {
+      return { result: 'permfail', reason: `action "${action.name}" (${action.method.kind}) delivers to no mailbox` };
+    }
+    const name = envelope.delivery?.user ?? envelope.recipient.user;
+    const user = userbaseOf(config, action, users).get(name);
+    if (!user) return { result: 'permfail', reason: `no such user: ${name}` };
+    const agent = await agents.get(user);
+    const ref = nextRef++;
+    const answer = agent.request(
+      { type: 'agent.deliver', ref, envelope: { ...toWireEnvelope(envelope) }, user },
+      { timeoutMs: DELIVERY_TIMEOUT_MS },
+    );
+    await sendContent(agent.transport, ref, content);
+    return answer;
+  };
+
+  const queue = new Peer({
+    self: 'dispatcher',
+    peer: 'queue',
+    transport: socketTransport(socket),
+    log,
+    onChunk: (ref, bytes) => inbox.chunk(ref, bytes),
+    onClose: (reason) => inbox.fail(reason),
+    serves: {
+      channel: dispatcherChannel,
+      handlers: {
+        'dispatcher.deliver': async ({ ref, envelope: wire }) => {
+          const envelope = fromWire(wire);
+          const content = inbox.take(ref);
+          let outcome: WireOutcome;
+          try {
+            outcome = await deliver(envelope, content);
+          } catch (err) {
+            outcome = { result: 'tempfail', reason: (err as Error).message };
+          } finally {
+            content.resume(); // whatever the agent did not read is drained, so the stream ends
+          }
+          logDelivery(log, envelope, outcome);
+          return outcome;
+        },
+      },
+    },
+  });
+
+  return {
+    stop: async () => {
+      queue.close();
+      agents.close();
+    },
+  };
+}
+
+/** The envelope as it travels, with its 64-bit id as hex. */
+function toWireEnvelope(e: Envelope) {
+  return { ...e, id: e.id.toString(16).padStart(16, '0') };
+}
+
+/** The action's userbase (`userbase <table>`), or the system's accounts. */
+function userbaseOf(config: Config, action: ActionDecl, cache: Map<string, Userbase>): Userbase {
+  const table = isRelay(action) ? undefined : action.options.userbase;
+  const key = table ?? '';
+  let userbase = cache.get(key);
+  if (!userbase) {
+    userbase = openUserbase(config, table);
+    cache.set(key, userbase);
+  }
+  return userbase;
+}
+
+/**
+ * One line per delivery, in OpenSMTPD's words, so that tools that read
+ * its maillog read ours: `delivery evpid=... from=<...> to=<...>
+ * rcpt=<...> user=... delay=... result=Ok|TempFail|PermFail stat=...`.
+ */
+function logDelivery(log: Logger, e: Envelope, outcome: WireOutcome): void {
+  const address = (a: { user: string; domain: string } | null) => (a ? `${a.user}@${a.domain}` : '');
+  const result = outcome.result === 'ok' ? 'Ok' : outcome.result === 'tempfail' ? 'TempFail' : 'PermFail';
+  const stat = outcome.result === 'ok' ? 'Delivered' : (outcome.reason ?? '');
+  const delay = Math.max(0, Math.round(Date.now() / 1000 - e.createdAt));
+  const id = e.id.toString(16).padStart(16, '0');
+  const line = `${id} mda delivery evpid=${id} from=<${address(e.sender)}> to=<${address(e.originalRecipient)}> ` +
+    `rcpt=<${address(e.recipient)}> user=${e.delivery?.user ?? e.recipient.user} delay=${delay}s ` +
+    `result=${result} stat=${stat}`;
+  if (outcome.result === 'ok') log.info(line);
+  else log.warn(line);
+  if (outcome.detail !== undefined) log.debug(`debug: mda: envelope ${id}: ${outcome.detail}`);
+}
+
+/**
+ * The agents, one per user, started through the parent. A request for a
+ * user whose agent is being started waits for that start rather than
+ * starting a second one.
+ */
+class AgentPool {
+  private readonly agents = new Map<number, { peer: Promise<AgentPeer>; idle?: NodeJS.Timeout }>();
+
+  constructor(private readonly ctx: RoleContext) {}
+
+  async get(user: UserRecord): Promise<AgentPeer> {
+    let entry = this.agents.get(user.uid);
+    if (entry) {
+      const peer = await entry.peer;
+      if (!peer.isClosed) return this.touch(user.uid, peer);
+      this.agents.delete(user.uid);
+    }
+    entry = { peer: this.open(user) };
+    this.agents.set(user.uid, entry);
+    entry.peer.catch(() => this.agents.delete(user.uid));
+    return this.touch(user.uid, await entry.peer);
+  }
+
+  close(): void {
+    for (const entry of this.agents.values()) {
+      clearTimeout(entry.idle);
+      void entry.peer.then((peer) => peer.close(), () => {});
+    }
+    this.agents.clear();
+  }
+
+  /** Re-arms the idle timer: an agent closes a minute after its last delivery started. */
+  private touch(uid: number, peer: AgentPeer): AgentPeer {
+    const entry = this.agents.get(uid);
+    if (entry) {
+      clearTimeout(entry.idle);
+      entry.idle = setTimeout(() => {
+        this.agents.delete(uid);
+        peer.close();
+      }, AGENT_IDLE_MS);
+      entry.idle.unref();
+    }
+    return peer;
+  }
+
+  private async open(user: UserRecord): Promise<AgentPeer> {
+    const token = randomBytes(8).toString('hex');
+    await this.ctx.parent.request({ type: 'parent.agent.open', token, user }, { timeoutMs: 30_000 });
+    const socket: Socket | undefined = this.ctx.takeAgentSocket(token);
+    if (!socket) throw new Error(`the parent did not hand over the agent for ${user.name}`);
+    return new Peer({
+      self: 'dispatcher', peer: `agent ${user.name}`, transport: socketTransport(socket), calls: agentChannel, log: this.ctx.log,
+    });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Local delivery through the whole daemon: a message accepted over SMTP
+ * is expanded in lookup, queued, scheduled, and written by a delivery
+ * agent running as the recipient's user; what it wrote is read back by
+ * Python's mailbox and email modules. And the allow-exec rules, at RCPT
+ * and, for an envelope changed on disk, in the agent itself.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cleanUpAfterEach, freePort, startServing, workDir } from './helpers.ts';
+
+const { running, dirs } = cleanUpAfterEach();
+const asRoot = process.getuid?.() === 0;
+
+/** A work directory whose mail/ and out/ any user may write into (1777), and a config built from `lines`. */
+async function setUp(lines: (dir: string, port: number) => string[]) {
+  const port = await freePort();
+  const { dir, conf, spool } = workDir(port);
+  dirs.push(dir);
+  for (const sub of ['mail', 'out']) {
+    mkdirSync(join(dir, sub));
+    chmodSync(join(dir, sub), 0o1777);
+  }
+  writeFileSync(conf, [`listen on 127.0.0.1 port ${port}`, ...lines(dir, port), ''].join('\n'));
+  return { port, dir, conf, spool };
+}
+
+function swaks(port: number, to: string, extra: string[] = []) {
+  return spawnSync('swaks', [
+    '--server', `127.0.0.1:${port}`, '--helo', 'client.example.org', '--from', 'nobody@example.org', '--to', to,
+    '--h-Subject', 'delivery test', '--body', 'hello from the delivery test', ...extra,
+  ], { encoding: 'utf8', timeout: 30_000 });
+}
+
+/** Waits until `count` files are in a Maildir's new/. */
+async function mailIn(maildir: string, count = 1, timeoutMs = 20_000): Promise<string[]> {
+  const newDir = join(maildir, 'new');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const files = existsSync(newDir) ? readdirSync(newDir) : [];
+    if (files.length >= count) return files.map((f) => join(newDir, f));
+    if (Date.now() > deadline) throw new Error(`${newDir}: ${files.length} of ${count} message(s) after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Python's mailbox module reads a Maildir: each message's headers we care about, and its body. */
+function readMaildir(maildir: string): { subject: string; to: string; deliveredTo: string; returnPath: string; body: string; type: string }[] {
+  const script = `
+import json, mailbox, sys
+out = []
+for m in mailbox.Maildir(sys.argv[1], create=False):
+    body = m.get_payload(decode=True) if not m.is_multipart() else b''
+    out.append({'subject': m['Subject'] or '', 'to': m['To'] or '', 'deliveredTo': m['Delivered-To'] or '',
+                'returnPath': m['Return-Path'] or '', 'body': (body or b'').decode('utf-8', 'replace'),
+                'type': m.get_content_type()})
+print(json.dumps(out))
+`;
+  return JSON.parse(execFileSync('python3', ['-c', script, maildir], { encoding: 'utf8' })) as never;
+}
+
+describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 }, () => {
+  it('an alias expands to a system user, whose agent writes the message to a Maildir Python reads back', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table aliases file:${dir}/aliases`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases>`,
+      'match from any for domain "example.org" action "local"',
+    ]);
+    writeFileSync(join(dir, 'aliases'), 'team: nobody\n');
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const sent = swaks(port, 'team@example.org');
+    expect(sent.stdout).toMatch(/<- {2}250 /);
+    const [file] = await mailIn(join(dir, 'mail', 'nobody'));
+    const [message] = readMaildir(join(dir, 'mail', 'nobody'));
+    expect(message).toMatchObject({ subject: 'delivery test', deliveredTo: 'team@example.org', returnPath: '<nobody@example.org>' });
+    expect(message!.body).toContain('hello from the delivery test');
+    // Written by the agent, as the recipient's user.
+    expect(execFileSync('stat', ['-c', '%U', file!], { encoding: 'utf8' }).trim()).toBe('nobody');
+    await daemon.waitFor(/mda delivery evpid=\w+ from=<nobody@example.org> to=<team@example.org> rcpt=<team@example.org> user=nobody .*result=Ok stat=Delivered/);
+  });
+
+  it('a command in an alias is refused at RCPT with 451 without allow-exec, and the log names the table and key', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table aliases file:${dir}/aliases`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases>`,
+      'match from any for domain "example.org" action "local"',
+    ]);
+    writeFileSync(join(dir, 'aliases'), `pipe: "|/bin/sh -c 'cat > ${dir}/out/piped'"\n`);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const sent = swaks(port, 'pipe@example.org');
+    expect(sent.stdout).toMatch(/<\*\* 451 4\.7\.0 Recipient expansion refused by local policy: <pipe@example.org>/);
+    const line = await daemon.waitFor(/lookup: pipe@example.org: /);
+    expect(line).toContain('aliases');
+    expect(line).toMatch(/allow-exec/);
+    expect(existsSync(join(dir, 'out', 'piped'))).toBe(false);
+  });
+
+  it('with alias <t> allow-exec the command runs, with the message on its stdin', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table aliases file:${dir}/aliases`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec`,
+      'match from any for domain "example.org" action "local"',
+    ]);
+    writeFileSync(join(dir, 'aliases'), `pipe: "|/bin/sh -c 'cat > ${dir}/out/piped'"\n`);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'pipe@example.org').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/mda delivery .*to=<pipe@example.org> .*result=Ok/);
+    expect(readFileSync(join(dir, 'out', 'piped'), 'utf8')).toContain('hello from the delivery test');
+  });
+
+  it('an envelope changed on disk to run a command is refused by the agent, with a warning', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `action "local" maildir "${dir}/mail/%{user.username}"`,
+      'action "hold" relay host smtp://127.0.0.1:9',
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "hold.example" action "hold"',
+    ]);
+    let daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@hold.example').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/mda delivery .*to=<nobody@hold.example> .*result=TempFail/);
+    process.kill(daemon.pid, 'SIGTERM');
+    await daemon.exited;
+
+    // The attacker's edit: the held envelope now names the local action
+    // (which has no allow-exec) and a command "from an alias".
+    const bucketDirs = readdirSync(join(spool, 'queue')).map((b) => join(spool, 'queue', b));
+    const envelopeFile = bucketDirs.flatMap((b) => readdirSync(b).filter((f) => f.length === 16).map((f) => join(b, f)))[0]!;
+    const record = JSON.parse(readFileSync(envelopeFile, 'utf8')) as Record<string, unknown>;
+    const pwned = join(dir, 'out', 'pwned');
+    record['dispatcher'] = 'local';
+    record['recipient'] = { user: 'nobody', domain: 'example.org' };
+    record['delivery'] = { user: 'nobody', kind: 'command', target: `touch ${pwned}`, source: { kind: 'alias', where: 'table aliases, key nobody' } };
+    record['attempts'] = 0;
+    delete record['lastTryAt'];
+    writeFileSync(envelopeFile, `${JSON.stringify(record)}\n`);
+
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const warning = await daemon.waitFor(/refusing to run a command/);
+    expect(warning).toMatch(/^warn: agent: envelope \w{16}: refusing to run a command: /);
+    await daemon.waitFor(/mda delivery .*result=TempFail stat=command refused: /);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(pwned)).toBe(false);
+  });
+
+  it('a permanent failure bounces to the sender as an RFC 3464 report, and the bounce is never bounced', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `action "local" maildir "${dir}/mail/%{user.username}"`,
+      'action "fail" mda "exit 67"',
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "fail.example" action "fail"',
+    ]);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@fail.example').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    const script = `
+import email, json, sys, glob
+from email import policy
+path = glob.glob(sys.argv[1] + '/new/*')[0]
+m = email.message_from_binary_file(open(path, 'rb'), policy=policy.compat32)
+status = [p for p in m.walk() if p.get_content_type() == 'message/delivery-status'][0]
+fields = status.get_payload()
+per_rcpt = fields[1]
+print(json.dumps({'type': m.get_content_type(), 'report': m.get_param('report-type'), 'from': m['From'], 'to': m['To'],
+  'action': per_rcpt['Action'], 'status': per_rcpt['Status'], 'final': per_rcpt['Final-Recipient'],
+  'parts': [p.get_content_type() for p in m.get_payload()]}))
+`;
+    const report = JSON.parse(execFileSync('python3', ['-c', script, join(dir, 'mail', 'nobody')], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      type: 'multipart/report', report: 'delivery-status', to: 'nobody@example.org',
+      action: 'failed', final: 'rfc822; nobody@fail.example',
+    });
+    expect(String(report['status'])).toMatch(/^5\./);
+    expect(report['parts']).toEqual(['text/plain', 'message/delivery-status', 'message/rfc822']);
+    await daemon.waitFor(/bounce msgid=\w+ to <nobody@example.org>/);
+  });
+});
