@@ -132,6 +132,9 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     const bucketDirs = readdirSync(join(spool, 'queue')).map((b) => join(spool, 'queue', b));
     const envelopeFile = bucketDirs.flatMap((b) => readdirSync(b).filter((f) => f.length === 16).map((f) => join(b, f)))[0]!;
     const record = JSON.parse(readFileSync(envelopeFile, 'utf8')) as Record<string, unknown>;
+    // The failed attempt is on disk: a restarted scheduler resumes the same schedule from it.
+    expect(record).toMatchObject({ attempts: 1, lastError: expect.stringMatching(/remote delivery is not built yet/) });
+    expect(record['lastTryAt']).toEqual(expect.any(Number));
     const pwned = join(dir, 'out', 'pwned');
     record['dispatcher'] = 'local';
     record['recipient'] = { user: 'nobody', domain: 'example.org' };
