@@ -6,7 +6,7 @@
  * and, for an envelope changed on disk, in the agent itself.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanUpAfterEach, freePort, startServing, workDir } from './helpers.ts';
@@ -183,5 +183,38 @@ print(json.dumps({'type': m.get_content_type(), 'report': m.get_param('report-ty
     expect(String(report['status'])).toMatch(/^5\./);
     expect(report['parts']).toEqual(['text/plain', 'message/delivery-status', 'message/rfc822']);
     await daemon.waitFor(/bounce msgid=\w+ to <nobody@example.org>/);
+  });
+
+  it('~/.forward is read only with forward-file, and its commands run only with forward-file allow-exec', async () => {
+    const NOBODY = 65534;
+    for (const allowExec of [false, true]) {
+      const { port, dir, conf, spool } = await setUp((dir) => [
+        `table users file:${dir}/users`,
+        `action "local" maildir "${dir}/mail/%{user.username}" userbase <users> forward-file${allowExec ? ' allow-exec' : ''}`,
+        'match from any for domain "example.org" action "local"',
+      ]);
+      const home = join(dir, 'home', 'bob');
+      mkdirSync(home, { recursive: true });
+      chmodSync(join(dir, 'home'), 0o755);
+      writeFileSync(join(dir, 'users'), `bob ${NOBODY}:${NOBODY}:${home}\n`);
+      writeFileSync(join(home, '.forward'), `# bob's forward\n|/bin/sh -c 'cat > ${dir}/out/forwarded'\n`);
+      chownSync(home, NOBODY, NOBODY);
+      chownSync(join(home, '.forward'), NOBODY, NOBODY);
+      chmodSync(join(home, '.forward'), 0o644);
+      const daemon = await startServing(conf, spool);
+      running.push(daemon);
+      const sent = swaks(port, 'bob@example.org');
+      if (!allowExec) {
+        expect(sent.stdout).toMatch(/<\*\* 451 4\.7\.0 /);
+        expect(await daemon.waitFor(/lookup: bob@example.org: /)).toMatch(/\.forward line 2: command target refused: .*forward-file allow-exec/);
+      } else {
+        expect(sent.stdout).toMatch(/<- {2}250 /);
+        await daemon.waitFor(/mda delivery .*to=<bob@example.org> .*result=Ok/);
+        expect(readFileSync(join(dir, 'out', 'forwarded'), 'utf8')).toContain('hello from the delivery test');
+        // It ran as bob, the owner of the .forward: here uid 65534.
+        expect(execFileSync('stat', ['-c', '%u', join(dir, 'out', 'forwarded')], { encoding: 'utf8' }).trim()).toBe(String(NOBODY));
+      }
+      process.kill(-daemon.pid, 'SIGKILL');
+    }
   });
 });
