@@ -217,4 +217,31 @@ print(json.dumps({'type': m.get_content_type(), 'report': m.get_param('report-ty
       process.kill(-daemon.pid, 'SIGKILL');
     }
   });
+
+  it('a message still queued after bounce warn-interval brings its sender a delay warning (Action: delayed)', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      'bounce warn-interval 2s',
+      `action "local" maildir "${dir}/mail/%{user.username}"`,
+      'action "hold" relay host smtp://127.0.0.1:9',
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "hold.example" action "hold"',
+    ]);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'someone@hold.example').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'), 1, 30_000);
+    const script = `
+import email, json, sys, glob
+path = glob.glob(sys.argv[1] + '/new/*')[0]
+m = email.message_from_binary_file(open(path, 'rb'))
+status = [p for p in m.walk() if p.get_content_type() == 'message/delivery-status'][0]
+rcpt = status.get_payload()[1]
+print(json.dumps({'subject': m['Subject'], 'action': rcpt['Action'], 'until': rcpt['Will-Retry-Until'] or '',
+  'parts': [p.get_content_type() for p in m.get_payload()]}))
+`;
+    const warning = JSON.parse(execFileSync('python3', ['-c', script, join(dir, 'mail', 'nobody')], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(warning).toMatchObject({ action: 'delayed', parts: ['text/plain', 'message/delivery-status', 'text/rfc822-headers'] });
+    expect(String(warning['until'])).not.toBe('');
+    await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
+  });
 });
