@@ -244,4 +244,28 @@ print(json.dumps({'subject': m['Subject'], 'action': rcpt['Action'], 'until': rc
     expect(String(warning['until'])).not.toBe('');
     await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
   });
+
+  it('a message whose queue ttl runs out is bounced with status 4.4.7 after a last try', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `action "local" maildir "${dir}/mail/%{user.username}"`,
+      'action "hold" relay host smtp://127.0.0.1:9 ttl 3s',
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "hold.example" action "hold"',
+    ]);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'someone@hold.example').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'), 1, 30_000);
+    const script = `
+import email, json, sys, glob
+m = email.message_from_binary_file(open(glob.glob(sys.argv[1] + '/new/*')[0], 'rb'))
+rcpt = [p for p in m.walk() if p.get_content_type() == 'message/delivery-status'][0].get_payload()[1]
+print(json.dumps({'action': rcpt['Action'], 'status': rcpt['Status'], 'diagnostic': rcpt['Diagnostic-Code']}))
+`;
+    const report = JSON.parse(execFileSync('python3', ['-c', script, join(dir, 'mail', 'nobody')], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(report).toMatchObject({ action: 'failed', status: '4.4.7' });
+    expect(String(report['diagnostic'])).toMatch(/expired/);
+    // Two attempts: the first at once, the last at the expiry.
+    expect(daemon.lines.filter((l) => /mda delivery .*to=<someone@hold.example>/.test(l))).toHaveLength(2);
+  });
 });
