@@ -23,6 +23,7 @@ import { targetLines } from './forward-file.ts';
 import type { ExpandedRecipient, Expansion, ExpandRequest, ForwardFile } from './types.ts';
 import type { Getpwnam } from './userbase.ts';
 
+// #region expansion-limits
 /** A node this deep is refused: OpenSMTPD's EXPAND_DEPTH (lka_session.c). The recipient itself is depth 0. */
 export const EXPAND_DEPTH = 10;
 /**
@@ -39,6 +40,7 @@ export const MAX_EXPANSION_NODES = 1000;
  * .forward read late in a big alias fails; here it counts the file's own.
  */
 export const MAX_FORWARD_NODES = 100;
+// #endregion expansion-limits
 
 /** A reply's parts; the client sees `code enhanced text: <rcpt>`. */
 interface Status {
@@ -52,6 +54,7 @@ const INVALID: Status = { code: 550, enhanced: '', text: 'Invalid recipient' };
 const TEMPORARY: Status = { code: 451, enhanced: '', text: 'Temporary failure' };
 const EXPANSION_TEMP: Status = { code: 424, enhanced: '4.2.4', text: 'Mailing list expansion problem' };
 const EXPANSION_PERM: Status = { code: 524, enhanced: '5.2.4', text: 'Mailing list expansion problem' };
+// #region exec-refused
 /**
  * A file or command target without `allow-exec` (ours). 451, "local error
  * in processing": the fault is this host's configuration, which its
@@ -62,6 +65,7 @@ const EXPANSION_PERM: Status = { code: 524, enhanced: '5.2.4', text: 'Mailing li
  * names no file, table or command: those are for the log.
  */
 const EXEC_REFUSED: Status = { code: 451, enhanced: '4.7.0', text: 'Recipient expansion refused by local policy' };
+// #endregion exec-refused
 
 /** What ends an expansion: the status the client gets, and the log line that says why. */
 class Failure extends Error {
@@ -149,6 +153,7 @@ export class Expander {
     }
   }
 
+  // #region expand-walk
   /**
    * Expands one recipient, breadth first as lka_resume() does. The first
    * failure ends the whole expansion: the client gets one answer for the
@@ -188,7 +193,9 @@ export class Expander {
         return this.error(node, target);
     }
   }
+  // #endregion expand-walk
 
+  // #region address-node
   /**
    * An address goes through the rules, as internal (from local) when an
    * alias or a .forward produced it. A relay action delivers it as it is;
@@ -213,7 +220,9 @@ export class Expander {
     }
     this.insert(run, node, { kind: 'username', user: asciiLowercase(address.user) }, action, node.origin);
   }
+  // #endregion address-node
 
+  // #region username-node
   /**
    * A user: its alias (or virtual entry) if it has one, else it must be
    * in the userbase; then its ~/.forward if the action reads those, else
@@ -246,6 +255,7 @@ export class Expander {
       return this.mailbox(run, node, account, subaddress, 'empty ~/.forward');
     }
   }
+  // #endregion username-node
 
   /** The user's ~/.forward as the parent read it; a parent that cannot answer is a temporary failure too. */
   private async forwardOf(user: UserRecord): Promise<ForwardFile> {
@@ -294,6 +304,7 @@ export class Expander {
     return added;
   }
 
+  // #region file-or-command
   /**
    * A file or a command: delivered only if the table or file it came from
    * may name them (`allow-exec`). An alias's runs as the action's `user`,
@@ -320,6 +331,7 @@ export class Expander {
       delivery: { user: target.runAs, kind: target.kind, target: value, source: sourceOf(origin) },
     });
   }
+  // #endregion file-or-command
 
   /** `error:550 text`: the RCPT gets that reply, 4xx or 5xx. */
   private error(node: Node, target: Extract<Target, { kind: 'error' }>): never {
@@ -373,6 +385,7 @@ export class Expander {
     run.recipients.push(r);
   }
 
+  // #region insert-node
   /**
    * Queues a node unless one like it is already in this expansion
    * (expand_insert()): that is how an alias that reaches itself stops,
@@ -397,6 +410,7 @@ export class Expander {
     this.log.trace('expand', `expand: inserted ${show(target)} [depth=${depth}${sameuser ? ', sameuser' : ''}]`);
     return true;
   }
+  // #endregion insert-node
 
   /** An entry's targets under `parent`; `:include:` files are read now, and their own includes ignored. */
   private async insertTargets(
@@ -432,6 +446,7 @@ export class Expander {
     }
   }
 
+  // #region lookup-order
   /**
    * aliases_get(): a tagged user (`bob+lists`) is looked up as it is,
    * then without its tag; an untagged one as it is.
@@ -458,6 +473,7 @@ export class Expander {
       : [tagged && `${tagged}@${domain}`, `${base}@${domain}`, tagged, base, `@${domain}`, '@'];
     return this.lookup('virtual', spec, action, keys.filter((k): k is string => k !== undefined));
   }
+  // #endregion lookup-order
 
   /** The first key with a non-empty entry; a table that cannot answer is a temporary failure. */
   private lookup(kind: 'alias' | 'virtual', spec: { table: string; allowExec: boolean }, action: LocalAction, keys: string[]): Found | undefined {
@@ -533,6 +549,7 @@ function lineTargets(text: string, where: string): AliasTarget[] {
   });
 }
 
+// #region run-as
 /**
  * A table's or a file's target as a node. A file or command runs as the
  * user whose ~/.forward named it (the parent found in the userbase), else
@@ -553,6 +570,7 @@ function fromAlias(target: Exclude<AliasTarget, { kind: 'include' }>, parent: No
       return target;
   }
 }
+// #endregion run-as
 
 /** What makes two nodes the same: an address compared without case, a file or command with who runs it. */
 function nodeKey(target: Target): string {

@@ -27,6 +27,7 @@ const refused = (path: string, reason: string): ForwardFile => ({ status: 'refus
 /** Something that may go away by itself: too many open files, an I/O error. */
 const failed = (path: string, reason: string): ForwardFile => ({ status: 'error', path, reason });
 
+// #region read-forward
 /**
  * Opens and reads `<home>/.forward` for `user`. Never throws: every
  * outcome is one of ForwardFile's, so that the parent can always answer.
@@ -87,7 +88,9 @@ export async function readForwardFile(user: UserRecord): Promise<ForwardFile> {
     await handle.close().catch(() => undefined);
   }
 }
+// #endregion read-forward
 
+// #region forward-checks
 /**
  * What is wrong with the opened file, if anything. secure_file() wants a
  * regular file owned by the user and not writable by group or others
@@ -125,6 +128,7 @@ async function homeProblem(home: string, user: UserRecord): Promise<string | und
   if ((st.mode & 0o002) !== 0) return `home directory ${shown} is world-writable`;
   return undefined;
 }
+// #endregion forward-checks
 
 /** One logical line of a ~/.forward or an included file, and the line it starts on (from 1). */
 export interface TargetLine {

@@ -14,6 +14,7 @@ import type { Config } from '../config/index.ts';
 import type { UserRecord } from '../delivery/types.ts';
 import { openTable, tableSource, type Table } from '../table/index.ts';
 
+// #region parse-passwd
 /**
  * Reads a passwd(5) file into accounts by name. Lines that are blank,
  * comments, NIS compat entries (`+`, `-`) or malformed are skipped; when a
@@ -31,6 +32,7 @@ export function parsePasswd(text: string): Map<string, UserRecord> {
   }
   return users;
 }
+// #endregion parse-passwd
 
 /**
  * The system's accounts, read from a passwd file and read again when it
