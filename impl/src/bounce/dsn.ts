@@ -22,6 +22,7 @@ import {
 import { noticeLines } from './notice.ts';
 import { diagnosticCode, oneLine, statusOf } from './status.ts';
 
+// #region return-full-max
 /**
  * The largest message returned whole: above it, only its header section.
  *
@@ -36,6 +37,7 @@ import { diagnosticCode, oneLine, statusOf } from './status.ts';
  * a larger message never needs to be read past its headers.
  */
 export const RETURN_FULL_MAX = 100 * 1024;
+// #endregion return-full-max
 
 /** One recipient the bounce reports on. Times are seconds since the epoch. */
 export interface BounceRecipient {
@@ -92,6 +94,7 @@ export interface BounceInput {
   returnFullMax?: number;
 }
 
+// #region returns-whole
 /**
  * Whether the bounce returns the whole message rather than its headers.
  * A delay warning never does: the message is still queued and may yet be
@@ -102,6 +105,7 @@ export interface BounceInput {
 export function returnsWholeMessage(input: Pick<BounceInput, 'action' | 'ret' | 'returnFullMax'>, size: number): boolean {
   return input.action === 'failed' && input.ret !== 'HDRS' && size <= (input.returnFullMax ?? RETURN_FULL_MAX);
 }
+// #endregion returns-whole
 
 /** Cuts a stored message into an OriginalMessage: the header section ends at the first empty line. */
 export function splitOriginal(message: Buffer): OriginalMessage {
@@ -114,6 +118,7 @@ export function splitOriginal(message: Buffer): OriginalMessage {
   return { headers: message.subarray(0, end), size: message.length, full: message };
 }
 
+// #region build-bounce
 /** The bounce, ready to be queued as a new message from `<>` to the original sender. */
 export function buildBounce(input: BounceInput): Buffer {
   if (input.recipients.length === 0) throw new Error('bounce: no recipients to report on');
@@ -159,6 +164,7 @@ export function buildBounce(input: BounceInput): Buffer {
   chunks.push(Buffer.from(`--${boundary}--\r\n`, 'ascii'));
   return Buffer.concat(chunks);
 }
+// #endregion build-bounce
 
 interface Part {
   headers: string[];
@@ -181,6 +187,7 @@ function textPart(lines: string[]): Part {
   };
 }
 
+// #region delivery-status
 /**
  * The delivery-status part (RFC 3464 2.2 and 2.3): the fields about the
  * message, then one block per recipient, in the order the RFC's grammar
@@ -217,6 +224,7 @@ function deliveryStatus(input: BounceInput): string {
   }
   return blocks.map((b) => b.map((l) => `${l}\r\n`).join('')).join('\r\n');
 }
+// #endregion delivery-status
 
 /** Error texts come from remote servers: anything but printable ASCII becomes `?`. */
 function ascii(text: string): string {

@@ -9,6 +9,7 @@ import type { DsnRequest, Envelope } from '../queue/types.ts';
 /** A failure notice (bounce) or a delay warning. */
 export type NoticeKind = 'failure' | 'delay';
 
+// #region no-notice
 /**
  * Why the sender of `envelope` must not get a notice of this kind, or
  * undefined when they should get it. The reason is for the log line
@@ -26,6 +27,7 @@ export function whyNoNotice(envelope: Pick<Envelope, 'sender' | 'dsn'>, kind: No
   }
   return undefined;
 }
+// #endregion no-notice
 
 /** True when a failed envelope's sender gets a bounce. */
 export function shouldBounce(envelope: Pick<Envelope, 'sender' | 'dsn'>): boolean {
@@ -37,6 +39,7 @@ export function shouldWarn(envelope: Pick<Envelope, 'sender' | 'dsn'>): boolean 
   return whyNoNotice(envelope, 'delay') === undefined;
 }
 
+// #region dsn-notify
 /**
  * RFC 3461 section 4.1, the NOTIFY parameter of RCPT TO: NEVER asks for
  * no notice at all; otherwise the client lists the events it wants to
@@ -49,3 +52,4 @@ export function dsnAllows(dsn: DsnRequest | undefined, kind: NoticeKind): boolea
   if (notify === undefined || notify.length === 0) return true;
   return notify.includes(kind === 'failure' ? 'FAILURE' : 'DELAY');
 }
+// #endregion dsn-notify

@@ -46,6 +46,7 @@ export interface DeliverOptions {
   allowRoot?: boolean;
 }
 
+// #region may-run-command
 /** The safety net's answer. */
 export type CommandPolicy = { allowed: true } | { allowed: false; reason: string };
 
@@ -82,9 +83,11 @@ export function mayRunCommand(action: Pick<LocalAction, 'name' | 'options'>, del
       return refuse('unknown source');
   }
 }
+// #endregion may-run-command
 
 const address = (a: MailAddress) => `${a.user}@${a.domain}`;
 
+// #region delivery-headers
 /**
  * The headers a local delivery puts on top, as OpenSMTPD's mda.c does:
  * `Return-Path` with the envelope sender, and `Delivered-To` with the
@@ -97,6 +100,7 @@ export function deliveryHeaders(envelope: Envelope): string {
   const sender = envelope.sender ? address(envelope.sender) : '';
   return `Return-Path: <${sender}>\r\nDelivered-To: ${address(envelope.originalRecipient)}\r\n`;
 }
+// #endregion delivery-headers
 
 /** How much of the message is read to look for a loop: headers longer than this are not searched further. */
 const HEADER_SCAN_LIMIT = 256 * 1024;
@@ -146,6 +150,7 @@ async function prepareContent(content: AsyncIterable<unknown>, envelope: Envelop
   return { ...(loop !== undefined && { loop }), message: message() };
 }
 
+// #region refusal
 /** A refusal that needs no look at the message. */
 function refusal(request: DeliveryRequest, delivery: LocalDelivery, options: DeliverOptions): DeliveryOutcome | undefined {
   const { method, action } = request;
@@ -168,6 +173,7 @@ function refusal(request: DeliveryRequest, delivery: LocalDelivery, options: Del
   }
   return undefined;
 }
+// #endregion refusal
 
 /** Delivers one envelope locally. Never throws for a delivery problem. */
 export async function deliverLocal(

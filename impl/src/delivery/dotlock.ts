@@ -41,6 +41,7 @@ export class DotlockError extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// #region acquire-dotlock
 /** Takes `file.lock`; throws a DotlockError when it cannot. */
 export async function acquireDotlock(file: string, options: DotlockOptions = {}): Promise<Dotlock> {
   const path = `${file}.lock`;
@@ -84,3 +85,4 @@ export async function acquireDotlock(file: string, options: DotlockOptions = {})
   }
   throw new DotlockError(`mailbox is locked (${path} held for ${Math.round(heldFor / 1000)} s, ${retries} tries)`, 'busy');
 }
+// #endregion acquire-dotlock

@@ -68,6 +68,7 @@ export class LineEncoder {
     return Buffer.concat(out);
   }
 
+  // #region encode-line
   /** One line, `raw` without its LF; a CR before the LF belongs to the line end, not to the line. */
   private line(raw: Buffer, terminated: boolean, out: Buffer[]): void {
     const line = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, raw.length - 1) : raw;
@@ -82,6 +83,7 @@ export class LineEncoder {
     if (terminated) out.push(this.eol);
     else if (line !== raw) out.push(raw.subarray(line.length));
   }
+  // #endregion encode-line
 }
 
 function startsWith(line: Buffer, prefix: Buffer): boolean {

@@ -188,6 +188,7 @@ async function send(socket: Socket, data: Buffer | string): Promise<void> {
   });
 }
 
+// #region lmtp-deliver
 /**
  * Delivers one message to the recipients of one transaction and returns
  * an outcome per recipient, in order. Never throws for a delivery problem.
@@ -257,6 +258,7 @@ export async function lmtpDeliver(
     socket?.destroy();
   }
 }
+// #endregion lmtp-deliver
 
 /** A refusal before the data: 5xx is permanent, anything else (4xx, or a code that makes no sense here) temporary. */
 function failed(reply: Reply, where: string): DeliveryOutcome {

@@ -39,6 +39,7 @@ const FOLDER_ESCAPE = "!#$%&'*/?^`{|}~";
 
 let sequence = 0;
 
+// #region unique-name
 /**
  * A name unique to this delivery, in the form the maildir spec and
  * Dovecot use: seconds, then M microseconds, P pid, Q a per-process
@@ -53,6 +54,7 @@ export function maildirUniqueName(host = osHostname()): string {
   const safeHost = (host || 'localhost').replace(/\//g, '\\057').replace(/:/g, '\\072');
   return `${seconds}.M${micros % 1_000_000n}P${process.pid}Q${++sequence}R${rand}.${safeHost}`;
 }
+// #endregion unique-name
 
 /** A header line that marks spam: `X-Spam: yes` or `X-Spam-Flag: yes`, in any case. */
 export function isSpamHeader(line: string): boolean {
@@ -78,6 +80,7 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+// #region deliver-maildir
 /** Delivers one message; never throws for a delivery problem. `detail` is the file's path in new/. */
 export async function deliverMaildir(dir: string, content: AsyncIterable<unknown>, options: MaildirOptions = {}): Promise<DeliveryOutcome> {
   if (!isAbsolute(dir)) return { result: 'permfail', reason: `maildir ${dir}: the path must be absolute` };
@@ -124,3 +127,4 @@ export async function deliverMaildir(dir: string, content: AsyncIterable<unknown
     return fsFailure(`maildir ${target}`, e);
   }
 }
+// #endregion deliver-maildir

@@ -76,6 +76,7 @@ async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
   }
 }
 
+// #region append-mbox
 /** Appends one message; never throws for a delivery problem. `detail` is the path. */
 export async function appendMbox(path: string, content: AsyncIterable<unknown>, options: MboxOptions): Promise<DeliveryOutcome> {
   let before: Stats | undefined;
@@ -104,7 +105,9 @@ export async function appendMbox(path: string, content: AsyncIterable<unknown>, 
     await lock.release();
   }
 }
+// #endregion append-mbox
 
+// #region append-locked
 async function appendLocked(path: string, content: AsyncIterable<unknown>, options: MboxOptions, creating: boolean): Promise<DeliveryOutcome> {
   let handle: FileHandle;
   try {
@@ -140,6 +143,7 @@ async function appendLocked(path: string, content: AsyncIterable<unknown>, optio
     await handle.close().catch(() => {});
   }
 }
+// #endregion append-locked
 
 /**
  * What must come before our separator so that it starts a message: the

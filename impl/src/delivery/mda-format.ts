@@ -184,6 +184,7 @@ export function expandFormat(template: string, values: FormatValues, context: Fo
   return out;
 }
 
+// #region escape-value
 function expandToken(part: Extract<FormatPart, { kind: 'token' }>, values: FormatValues, context: FormatContext): string {
   let value = lookup(part, values);
   const trusted = part.variable === 'user.directory' || part.variable === 'mda';
@@ -198,6 +199,7 @@ function expandToken(part: Extract<FormatPart, { kind: 'token' }>, values: Forma
   }
   return part.range ? slice(value, part.range, part.source) : value;
 }
+// #endregion escape-value
 
 function lookup(part: Extract<FormatPart, { kind: 'token' }>, values: FormatValues): string {
   const address = (a: MailAddress | null) => (a && (a.user || a.domain) ? `${a.user}@${a.domain}` : '');
@@ -228,6 +230,7 @@ function stripSubaddress(value: string, delimiter: string): string {
   return at < 0 ? value.slice(0, tag) : value.slice(0, tag) + value.slice(at);
 }
 
+// #region unsafe-characters
 /** OpenSMTPD's MAILADDR_ESCAPE (smtpd.h): what a value loses unless `raw` is given. */
 const MAILADDR_ESCAPE = "!#$%&'*?`{|}~";
 
@@ -244,6 +247,7 @@ function unsafeInPath(c: string): boolean {
   const code = c.codePointAt(0)!;
   return c === '/' || code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0);
 }
+// #endregion unsafe-characters
 
 function replaceChars(value: string, unsafe: (c: string) => boolean): string {
   let out = '';

@@ -119,6 +119,7 @@ export interface CommandExit {
   lastLine?: string;
 }
 
+// #region command-outcome
 /** The exit-status table of the header comment, as a pure function. */
 export function commandOutcome(exit: CommandExit, label = 'mda', timeoutMs = 300_000): DeliveryOutcome {
   const said = exit.lastLine ? `: "${exit.lastLine}"` : '';
@@ -133,6 +134,7 @@ export function commandOutcome(exit: CommandExit, label = 'mda', timeoutMs = 300
   const result = code === EX_TEMPFAIL || code === EX_OSERR ? 'tempfail' : 'permfail';
   return { result, reason: `${label} exited with status ${code}${name}${said}` };
 }
+// #endregion command-outcome
 
 /** Keeps the last few kilobytes a command printed. */
 class OutputTail {

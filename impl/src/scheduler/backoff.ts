@@ -1,3 +1,4 @@
+// #region retry-table
 /**
  * When to try an envelope again after a temporary failure.
  *
@@ -55,7 +56,9 @@ export const BACKOFF: Readonly<Record<DispatcherKind, Backoff>> = {
   local: { base: 10, cap: 30 * 60 },
   relay: { base: 400, cap: 2 * 60 * 60 },
 };
+// #endregion retry-table
 
+// #region retry-offset
 /**
  * The last retry whose gap is still under the cap: the gap before retry n
  * is base * (2n - 1), so this is the largest n with base * (2n - 1) ≤ cap.
@@ -71,7 +74,9 @@ export function retryOffset(kind: DispatcherKind, n: number): number {
   if (n <= last) return b.base * n * n;
   return b.base * last * last + (n - last) * b.cap;
 }
+// #endregion retry-offset
 
+// #region next-try
 /**
  * When to try again an envelope that arrived at `createdAt`, has been
  * tried `attempts` times, and was last tried at `after`: the first retry
@@ -96,3 +101,4 @@ export function nextTryAfter(kind: DispatcherKind, createdAt: number, attempts: 
   }
   return createdAt + retryOffset(kind, n);
 }
+// #endregion next-try

@@ -54,6 +54,7 @@ export function schedulerOptions(config: Config): ConfiguredScheduler {
   };
 }
 
+// #region entry-of
 /**
  * The scheduler's entry for a queued envelope. With `ttlOf`, the expiry
  * is computed from the configuration in force, as OpenSMTPD's scheduler
@@ -74,3 +75,4 @@ export function entryOf(envelope: Envelope, ttlOf?: (dispatcher: string) => numb
     notifyDelay: shouldWarn(envelope),
   };
 }
+// #endregion entry-of

@@ -87,6 +87,7 @@ export class RamQueue {
     return this.inflightCount;
   }
 
+  // #region add
   /**
    * Takes an envelope the queue has just committed, or found on disk at
    * start-up; returns when it will first be handed out.
@@ -121,7 +122,9 @@ export class RamQueue {
     this.schedule(slot, next);
     return slot.nextTryAt;
   }
+  // #endregion add
 
+  // #region due
   /**
    * Up to `max` envelopes to deliver now, oldest-due first, each now in
    * flight. When one envelope of a message is handed out, the other due
@@ -143,6 +146,7 @@ export class RamQueue {
     }
     return out;
   }
+  // #endregion due
 
   /**
    * When the driver should call due() and warningsDue() again, or
@@ -169,6 +173,7 @@ export class RamQueue {
     return { do: 'remove', id };
   }
 
+  // #region failures
   /**
    * The attempt failed, for now. The attempt is counted and the envelope
    * waits for its next retry, but never past its expiry: the last try is
@@ -204,7 +209,9 @@ export class RamQueue {
     const { entry } = slot;
     return { do: entry.bounce ? 'discard' : 'bounce', id, reason: 'permfail', attempts: entry.attempts + 1 };
   }
+  // #endregion failures
 
+  // #region warnings-due
   /**
    * Delay warnings to send now: pending envelopes that have been tried
    * and have been queued longer than the next warn interval they were
@@ -230,6 +237,7 @@ export class RamQueue {
     }
     return out.sort((a, b) => a.messageId - b.messageId || (a.id < b.id ? -1 : 1));
   }
+  // #endregion warnings-due
 
   /**
    * Forgets an envelope (`smtpctl remove`). A pending one goes at once; one
