@@ -18,6 +18,14 @@ export function embeddedPaths(cwd = process.cwd()) {
   return { spool: resolve(cwd, 'var/spool'), mail: resolve(cwd, 'var/mail'), user };
 }
 
+// #region embedded-config
+/**
+ * The embedded default, as smtpd.conf text for the same parser as any
+ * file: one listener, on 127.0.0.1 only; one action, a Maildir per user
+ * under ./var/mail; one rule, for mail from this machine to this
+ * machine's own names. Mail for any other domain matches no rule and is
+ * refused at RCPT TO, so this server relays nothing.
+ */
 export function embeddedConfig(cwd = process.cwd()): string {
   const { mail } = embeddedPaths(cwd);
   return [
@@ -32,6 +40,7 @@ export function embeddedConfig(cwd = process.cwd()): string {
     '',
   ].join('\n');
 }
+// #endregion embedded-config
 
 /** What smtpd prints once the embedded default is up: where mail goes, and how to send some. */
 export function embeddedBanner(cwd = process.cwd()): string {

@@ -1,6 +1,6 @@
-// Start the daemon, list its processes, send it one message, stop it.
+// Start the daemon, send it one message, watch it delivered, list the processes, stop it.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +8,14 @@ import { join } from 'node:path';
 const dir = mkdtempSync(join(tmpdir(), 'privsep-'));
 chmodSync(dir, 0o755); // as root, the spool inside goes to _smtpq, who must get through
 const spool = join(dir, 'spool');
+const mail = join(dir, 'mail');
+mkdirSync(mail);
+chmodSync(mail, 0o1777); // each recipient's agent, running as that user, makes its own Maildir here
 const port = await freePort();
-const args = ['-d', '-v', '-D', `port=${port}`, '-f', 'smtpd.conf', '--spool', spool];
+const maildir = `"${mail}/%{user.username}"`; // a macro's value is a string only if it is quoted
+const args = ['-d', '-v', '-D', `port=${port}`, '-D', `maildir=${maildir}`, '-f', 'smtpd.conf', '--spool', spool];
 
-console.log(`$ smtpd ${args.join(' ')}`);
+console.log(`$ smtpd ${args.map((a) => (a.includes('"') ? `'${a}'` : a)).join(' ')}`);
 // A process group of its own, so that cleaning up can reach every process.
 const daemon = spawn('smtpd', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
 const exited = new Promise<number | string>((done) => daemon.once('exit', (code, signal) => done(code ?? signal ?? -1)));
@@ -37,6 +41,15 @@ process.on('exit', () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(1));
 
 await waitFor(/processes started/);
+console.log(`spool: mode ${(statSync(spool).mode & 0o777).toString(8).padStart(4, '0')}`);
+
+console.log('\none message for nobody@example.org, by SMTP:');
+console.log(`  ${await sendOne()}`);
+// The scheduler asks the queue, the queue the dispatcher, the dispatcher an agent.
+await waitFor(/ mda delivery /);
+console.log('delivered by an agent the parent started for the recipient:');
+for (const line of log.filter((l) => / mda delivery |delivery agent for/.test(l))) console.log(`  ${line}`);
+console.log(`  ${join(mail, 'nobody', 'new')}: ${readdirSync(join(mail, 'nobody', 'new')).length} message`);
 
 // The children log "<name> process ready (pid N)" one after the other, in start order.
 const order = new Map<number, number>([[daemon.pid!, 0]]);
@@ -52,10 +65,6 @@ const titles = ps.split('\n').flatMap((row) => {
 titles.sort((a, b) => (order.get(a.pid) ?? 99) - (order.get(b.pid) ?? 99));
 console.log(`\n${titles.length} processes, in the order they started:`);
 for (const { title } of titles) console.log(`  ${title}`);
-console.log(`spool: mode ${(statSync(spool).mode & 0o777).toString(8).padStart(4, '0')}`);
-
-console.log('\none message, by SMTP:');
-console.log(`  ${await sendOne()}`);
 await waitFor(/smtp disconnected/);
 
 process.kill(daemon.pid!, 'SIGTERM');
@@ -105,7 +114,7 @@ async function sendOne(): Promise<string> {
   await reply(); // 220 greeting
   await say('EHLO client.example.org');
   await say('MAIL FROM:<alice@example.org>');
-  await say('RCPT TO:<bob@example.org>');
+  await say('RCPT TO:<nobody@example.org>');
   await say('DATA');
   const accepted = await say('Subject: hello\r\n\r\nOne message, eight processes.\r\n.');
   await say('QUIT');
