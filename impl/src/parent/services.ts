@@ -7,7 +7,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
-import { readForwardFile } from '../expand/index.ts';
+import { isRelay } from '../config/index.ts';
+import type { UserRecord } from '../delivery/index.ts';
+import { openUserbase, readForwardFile, type Userbase } from '../expand/index.ts';
 import type { Logger, TraceFlag } from '../log/index.ts';
 import { systemLocalNames } from '../lookup/index.ts';
 import type { parentChannel } from '../proc/channels/parent.ts';
@@ -39,6 +41,32 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
   const refuse = (child: string, what: string) => {
     throw new Error(`${child} may not ask the parent to ${what}`);
   };
+  /**
+   * The parent does not take the dispatcher's word for who a user is: it
+   * looks the name up again in the userbases smtpd.conf names (the
+   * system's accounts, and each action's `userbase <table>`), and forks
+   * only as an account one of them gives, with the same uid, gid and
+   * home. Root is refused unless some action may deliver to it (OpenSMTPD
+   * lets root receive mail by mbox only) or the embedded default allows it.
+   */
+  let userbases: Userbase[] | undefined;
+  const locals = options.config.actions.filter((a) => !isRelay(a));
+  const vouch = (user: UserRecord): string | undefined => {
+    userbases ??= [
+      openUserbase(options.config),
+      ...[...new Set(locals.flatMap((a) => (isRelay(a) || !a.options.userbase ? [] : [a.options.userbase])))]
+        .map((table) => openUserbase(options.config, table)),
+    ];
+    const same = userbases.some((base) => {
+      const found = base.get(user.name);
+      return found !== undefined && found.uid === user.uid && found.gid === user.gid && found.home === user.home;
+    });
+    if (!same) return 'no userbase of smtpd.conf has this account';
+    const rootMayReceive = options.allowRootDelivery || locals.some((a) => a.method.kind === 'mbox');
+    if (user.uid === 0 && !rootMayReceive) return 'root receives mail by mbox only, and no action delivers by mbox';
+    return undefined;
+  };
+
   return (child: string): Handlers<typeof parentChannel['calls']> => ({
     'parent.forward.open': async ({ user }) => {
       if (child !== 'lookup') refuse(child, 'open a ~/.forward');
@@ -59,6 +87,11 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
      */
     'parent.agent.open': async ({ token, user }) => {
       if (child !== 'dispatcher') refuse(child, 'start a delivery agent');
+      const doubt = vouch(user);
+      if (doubt) {
+        log.warn(`warn: smtpd: refusing a delivery agent for ${user.name} (uid ${user.uid}): ${doubt}`);
+        throw new Error(`no delivery agent for ${user.name}: ${doubt}`);
+      }
       const dispatcher = options.supervisor().get('dispatcher');
       if (!dispatcher) throw new Error('no dispatcher');
       const agent = forkChild('agent', {
