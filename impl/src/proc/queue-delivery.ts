@@ -70,13 +70,14 @@ export class QueueDelivery {
 
   // #region deliver
   /**
-   * One attempt. The envelope is read from disk again (the scheduler
-   * holds only its id): if it is gone, say so. The message goes to the
-   * dispatcher as chunks after the request; the outcome is written
-   * before the answer: delivered envelopes are deleted, and a temporary
-   * failure counts the attempt, so that a restarted daemon resumes the
-   * same schedule. A permanent failure is recorded and left for the
-   * scheduler, which asks for the bounce.
+   * One attempt. The envelope is loaded again (the scheduler holds only
+   * its id; the backend checks its file on disk, and reads it only if it
+   * changed since it was written): if it is gone, say so. The message
+   * goes to the dispatcher as chunks after the request; the outcome is
+   * written before the answer: delivered envelopes are deleted, and a
+   * temporary failure counts the attempt, so that a restarted daemon
+   * resumes the same schedule. A permanent failure is recorded and left
+   * for the scheduler, which asks for the bounce.
    */
   async deliver(hexId: string): Promise<Delivered> {
     const { backend } = this.options;

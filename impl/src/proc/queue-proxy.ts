@@ -22,14 +22,44 @@ const CHUNK = 256 * 1024;
  */
 const COMMIT_TIMEOUT_MS = 120_000;
 
+/** How many messages smtp keeps created ahead of need (see createMessage). */
+export const SPARE_MESSAGES = 2;
+
 export class RemoteQueue implements QueueBackend {
   readonly name = 'remote';
+  /** Messages the queue has created (or is creating) for DATAs to come. */
+  private readonly spares: Promise<MessageId>[] = [];
 
   constructor(private readonly queue: Peer<Record<never, never>, QueueCalls>) {}
 
+  /**
+   * A message for a DATA. Asking the queue costs a round trip, and an
+   * open(2) there, while the client waits for its 354; so smtp asks ahead
+   * of need and keeps SPARE_MESSAGES ready, and replaces each one taken at
+   * once. The first DATA after start-up waits; the next ones find a
+   * message ready. A spare never used costs an empty file in incoming/,
+   * which the queue removes when smtp's channel closes, or start-up
+   * purges with everything else never committed. A spare whose creation
+   * failed is not handed out: a fresh request is made, and its failure,
+   * if it fails too, is the caller's.
+   */
   async createMessage(): Promise<IncomingMessage> {
-    const { msgid } = await this.queue.request({ type: 'queue.message.create' });
-    return new RemoteMessage(this.queue, msgid as MessageId);
+    const spare = this.spares.shift();
+    while (this.spares.length < SPARE_MESSAGES) this.spares.push(this.create());
+    let msgid: MessageId;
+    try {
+      msgid = await (spare ?? this.create());
+    } catch (err) {
+      if (!spare) throw err;
+      msgid = await this.create();
+    }
+    return new RemoteMessage(this.queue, msgid);
+  }
+
+  private create(): Promise<MessageId> {
+    const created = this.queue.request({ type: 'queue.message.create' }).then(({ msgid }) => msgid as MessageId);
+    created.catch(() => {}); // a spare nobody takes must not be an unhandled rejection
+    return created;
   }
 
   // The smtp process may add messages and nothing else: reading, changing

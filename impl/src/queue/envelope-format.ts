@@ -52,10 +52,19 @@ export function serializeEnvelope(e: Envelope): string {
  * it would refuse to read. Throws, naming the reason, otherwise.
  */
 export function encodeEnvelope(e: Envelope, options: ValidateOptions = {}): string {
+  return encodeEnvelopeRecord(e, options).text;
+}
+
+/**
+ * encodeEnvelope, which also returns the envelope as reading that text back
+ * gives it: a fresh object that shares nothing with `e`, for the queue's
+ * envelope cache.
+ */
+export function encodeEnvelopeRecord(e: Envelope, options: ValidateOptions = {}): { text: string; envelope: Envelope } {
   const text = serializeEnvelope(e);
   const parsed = parseEnvelope(text, options);
   if ('error' in parsed) throw new Error(`queue: envelope ${formatEnvelopeId(e.id)} is invalid: ${parsed.error}`);
-  return text;
+  return { text, envelope: parsed.envelope };
 }
 
 /** The result of reading an envelope file: the envelope, or why it is refused. */

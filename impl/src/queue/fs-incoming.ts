@@ -4,12 +4,12 @@
  * all of it durable, and hands it to group commit for the rename that
  * commits it.
  */
-import { type FileHandle, open, rm } from 'node:fs/promises';
+import { fstatSync, openSync, rmSync, writev } from 'node:fs';
 import type { IncomingMessage } from './backend.ts';
-import { encodeEnvelope, type ValidateOptions } from './envelope-format.ts';
+import { encodeEnvelopeRecord, type ValidateOptions } from './envelope-format.ts';
 import type { SpoolLayout } from './fs-layout.ts';
 import { formatMessageId, generateEnvelopeId } from './ids.ts';
-import { type DirectoryHandles, type SpoolIo, writeFileDurably } from './spool-io.ts';
+import { Descriptor, type DirectoryHandles, type FileIdentity, identityOf, type SpoolIo, writeAllSync, writeFileDurably } from './spool-io.ts';
 import type { Envelope, EnvelopeId, MessageId } from './types.ts';
 
 /** What an incoming message needs from the backend that made it. */
@@ -29,12 +29,29 @@ export interface IncomingContext {
 export interface PreparedMessage {
   id: MessageId;
   envelopes: EnvelopeId[];
+  /** What the backend may keep in memory once the message is committed (see fs-backend.ts, the caches). */
+  written: WrittenMessage;
+}
+
+/** The files of a message as this process wrote them. */
+export interface WrittenMessage {
+  /** Each envelope as its file reads back, and the identity of the file. */
+  envelopes: { envelope: Envelope; file: FileIdentity }[];
+  /** The identity of the content file, and the content itself when it was small enough to be written in one piece. */
+  content: { file: FileIdentity; bytes?: Buffer };
 }
 
 /** Content is buffered up to this many bytes, then written with one system call. */
 export const WRITE_BUFFER_BYTES = 64 * 1024;
 
 type State = 'receiving' | 'committing' | 'committed' | 'aborted';
+
+/** An envelope being committed: as the caller gets it, its file's text, and as that text reads back. */
+interface PendingEnvelope {
+  envelope: Envelope;
+  text: string;
+  stored: Envelope;
+}
 
 export class FsIncomingMessage implements IncomingMessage {
   private chunks: Buffer[] = [];
@@ -43,17 +60,21 @@ export class FsIncomingMessage implements IncomingMessage {
   private tail: Promise<void> = Promise.resolve();
   private state: State = 'receiving';
 
+  /** Whether any content has been written to the file yet (content larger than the write buffer). */
+  private spilled = false;
+  private closed = false;
+
   private constructor(
     private readonly ctx: IncomingContext,
     readonly id: MessageId,
     private readonly path: string,
-    private readonly file: FileHandle,
+    private readonly file: Descriptor,
   ) {}
 
   /** Creates incoming/<msgid>; fails with EEXIST if that id is in use. */
   static async create(ctx: IncomingContext, id: MessageId): Promise<FsIncomingMessage> {
     const path = ctx.layout.incomingFile(id);
-    return new FsIncomingMessage(ctx, id, path, await open(path, 'wx', 0o600));
+    return new FsIncomingMessage(ctx, id, path, new Descriptor(openSync(path, 'wx', 0o600)));
   }
 
   // #region stream-content
@@ -80,7 +101,10 @@ export class FsIncomingMessage implements IncomingMessage {
     const chunks = this.chunks;
     this.chunks = [];
     this.buffered = 0;
-    if (chunks.length > 0) this.tail = this.tail.then(() => writeAll(this.file, chunks));
+    if (chunks.length > 0) {
+      this.spilled = true;
+      this.tail = this.tail.then(() => writeAll(this.file.fd, chunks));
+    }
     this.tail.catch(() => {}); // reported to whoever awaits it, and again at commit
     return this.tail;
   }
@@ -91,14 +115,14 @@ export class FsIncomingMessage implements IncomingMessage {
     if (templates.length === 0) throw new Error(`queue: message ${formatMessageId(this.id)}: no envelope to commit`);
     const envelopes = this.makeEnvelopes(templates); // throws for an invalid envelope; abort() still works
     this.state = 'committing';
-    const prepared = { id: this.id, envelopes: envelopes.map(({ envelope }) => envelope.id) };
+    const ids = envelopes.map(({ envelope }) => envelope.id);
+    let prepared: PreparedMessage;
     try {
-      await this.prepare(envelopes);
+      prepared = { id: this.id, envelopes: ids, written: await this.prepare(envelopes) };
     } catch (err) {
       this.state = 'aborted';
-      await this.file.close().catch(() => {});
-      await Promise.all([this.path, ...prepared.envelopes.map((id) => this.ctx.layout.envelopeFile(id))]
-        .map((path) => rm(path, { force: true })));
+      this.close();
+      for (const path of [this.path, ...ids.map((id) => this.ctx.layout.envelopeFile(id))]) rmSync(path, { force: true });
       this.ctx.release(this.id);
       throw err;
     }
@@ -114,13 +138,14 @@ export class FsIncomingMessage implements IncomingMessage {
   }
 
   /** Gives each envelope its id and its exact file content; refuses one that would not pass validation. */
-  private makeEnvelopes(templates: Omit<Envelope, 'id' | 'messageId'>[]): { envelope: Envelope; text: string }[] {
+  private makeEnvelopes(templates: Omit<Envelope, 'id' | 'messageId'>[]): PendingEnvelope[] {
     const ids = new Set<EnvelopeId>();
     return templates.map((template) => {
       const id = generateEnvelopeId(this.id, (candidate) => ids.has(candidate));
       ids.add(id);
       const envelope: Envelope = { ...template, id, messageId: this.id };
-      return { envelope, text: encodeEnvelope(envelope, this.ctx.validate) };
+      const { text, envelope: stored } = encodeEnvelopeRecord(envelope, this.ctx.validate);
+      return { envelope, text, stored };
     });
   }
 
@@ -138,31 +163,73 @@ export class FsIncomingMessage implements IncomingMessage {
    *   not make its name durable; its directory's fsync does. Without it a
    *   power cut could keep the commit record and lose an envelope.
    *
-   * The fsyncs run at the same time, each on a thread of libuv's pool
-   * (Node runs blocking file system calls off the event loop), as do those
-   * of every other message being committed. The queue process starts with
-   * a larger pool than libuv's default of 4 (QUEUE_THREADPOOL_SIZE), so
-   * that a hundred sessions' fsyncs are not queued behind four threads.
+   * The writes before them are quick blocking calls (spool-io.ts says
+   * why). The fsyncs, which wait for the disk, run at the same time, each
+   * on a thread of libuv's pool, as do those of every other message being
+   * committed. The queue process starts with a larger pool than libuv's
+   * default of 4 (QUEUE_THREADPOOL_SIZE), so that a hundred sessions'
+   * fsyncs are not queued behind four threads.
+   *
+   * What was written is returned: the envelopes, the identity of each
+   * file and, for a small message, its content, which the backend keeps
+   * in memory for the delivery that usually follows at once.
    */
-  private async prepare(envelopes: { envelope: Envelope; text: string }[]): Promise<void> {
+  private async prepare(envelopes: PendingEnvelope[]): Promise<WrittenMessage> {
     const { io, dirs, layout } = this.ctx;
+    let content: WrittenMessage['content'] | undefined;
+    let files: FileIdentity[] = [];
     await settleAll([
-      this.drain()
-        .then(() => io.syncFile(this.file, this.path))
-        .finally(() => this.file.close()),
+      this.writeRest()
+        .then(async (written) => {
+          await io.syncFile(this.file, this.path);
+          content = written;
+        })
+        .finally(() => this.close()),
       settleAll(envelopes.map(({ envelope, text }) => writeFileDurably(io, layout.envelopeFile(envelope.id), text)))
-        .then(() => dirs.sync(layout.bucketDir(this.id))),
+        .then(async (identities) => {
+          await dirs.sync(layout.bucketDir(this.id));
+          files = identities;
+        }),
     ]);
+    return { content: content!, envelopes: envelopes.map(({ stored }, i) => ({ envelope: stored, file: files[i]! })) };
   }
   // #endregion prepare-commit
+
+  /**
+   * The last of the content, written at commit. A message that fits in the
+   * write buffer, as most do, is written here in one blocking writev (see
+   * spool-io.ts on blocking calls), and its bytes are kept for the
+   * backend's content cache; a larger one waits for its earlier writes.
+   */
+  private async writeRest(): Promise<WrittenMessage['content']> {
+    if (this.spilled) {
+      await this.drain();
+      return { file: identityOf(fstatSync(this.file.fd)) };
+    }
+    const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    writeAllSync(this.file.fd, bytes);
+    return { file: identityOf(fstatSync(this.file.fd)), bytes };
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.file.close();
+    } catch {
+      // nothing more to do with it
+    }
+  }
 
   async abort(): Promise<void> {
     if (this.state === 'aborted') return;
     if (this.state !== 'receiving') throw this.closedError('abort');
     this.state = 'aborted';
     await this.tail.catch(() => {});
-    await this.file.close().catch(() => {});
-    await rm(this.path, { force: true });
+    this.close();
+    rmSync(this.path, { force: true });
     this.ctx.release(this.id);
   }
 
@@ -171,7 +238,7 @@ export class FsIncomingMessage implements IncomingMessage {
     if (this.state !== 'receiving') return;
     this.state = 'aborted';
     await this.tail.catch(() => {});
-    await this.file.close().catch(() => {});
+    this.close();
   }
 
   private closedError(what: string): Error {
@@ -179,22 +246,26 @@ export class FsIncomingMessage implements IncomingMessage {
   }
 }
 
-/** Writes every chunk, in order, at the file's current position, looping over short writes. */
-async function writeAll(file: FileHandle, chunks: Buffer[]): Promise<void> {
+/**
+ * Writes every chunk, in order, at the file's current position, looping
+ * over short writes. On the pool, not blocking: these are the 64 KiB
+ * pieces of a large message, written while the client is still sending.
+ */
+async function writeAll(fd: number, chunks: Buffer[]): Promise<void> {
   const total = chunks.reduce((n, c) => n + c.length, 0);
-  const { bytesWritten } = await file.writev(chunks);
-  if (bytesWritten < total) {
-    let rest = Buffer.concat(chunks).subarray(bytesWritten);
-    while (rest.length > 0) {
-      const r = await file.write(rest);
-      rest = rest.subarray(r.bytesWritten);
-    }
+  const writevAsync = (parts: Buffer[]) =>
+    new Promise<number>((resolve, reject) => writev(fd, parts, (err, n) => (err ? reject(err) : resolve(n))));
+  let written = await writevAsync(chunks);
+  if (written < total) {
+    const all = Buffer.concat(chunks);
+    while (written < total) written += await writevAsync([all.subarray(written)]);
   }
 }
 
 /** Like Promise.all, but waits for every promise before failing, so nothing is still writing when we clean up. */
-async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
   const results = await Promise.allSettled(promises);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }

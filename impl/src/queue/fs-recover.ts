@@ -3,7 +3,8 @@
  * envelope after a restart, and what happens to files that fail
  * validation.
  */
-import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MAX_ENVELOPE_BYTES, parseEnvelope, type ParsedEnvelope, type ValidateOptions } from './envelope-format.ts';
 import { listBucket, type SpoolLayout } from './fs-layout.ts';
@@ -34,7 +35,7 @@ export async function readEnvelopeFile(
 ): Promise<ParsedEnvelope | undefined> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = readFileSync(path); // blocking: a few KiB, and the pool costs more than the read (see spool-io.ts)
   } catch (err) {
     if (isCode(err, 'ENOENT')) return undefined;
     throw err;

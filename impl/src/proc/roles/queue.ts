@@ -54,8 +54,19 @@ export async function startQueue(ctx: RoleContext): Promise<Role> {
   });
   const schedule = (envelopes: Envelope[]) =>
     scheduler.request({ type: 'scheduler.envelopes.add', envelopes: envelopes.map(entryOf) });
+  // Envelopes committed during one turn of the event loop (a group commit
+  // resolves many messages at once) are told to the scheduler together,
+  // in one request, at the end of the turn.
+  let toSchedule: Envelope[] = [];
   const scheduleLater = (envelopes: Envelope[]) => {
-    schedule(envelopes).catch((err: Error) => log.warn(`warn: queue: cannot reach the scheduler: ${err.message}`));
+    if (toSchedule.length === 0) {
+      setImmediate(() => {
+        const batch = toSchedule;
+        toSchedule = [];
+        schedule(batch).catch((err: Error) => log.warn(`warn: queue: cannot reach the scheduler: ${err.message}`));
+      });
+    }
+    toSchedule.push(...envelopes);
   };
   delivery = new QueueDelivery({
     config, backend, log, dispatcher: socketTransport(toDispatcher), lookup, schedule: scheduleLater,
