@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { LocalMethod } from '../../src/config/index.ts';
 import type { DeliveryRequest, UserRecord } from '../../src/delivery/types.ts';
-import type { Envelope, EnvelopeId, LocalDelivery, MessageId } from '../../src/queue/types.ts';
+import type { Envelope, LocalDelivery } from '../../src/queue/types.ts';
+import { testEnvelope } from '../envelopes.ts';
 
 /** A fresh directory, removed by the returned function. */
 export function tempDir(prefix = 'saf-delivery-'): { dir: string; cleanup: () => void } {
@@ -31,19 +32,11 @@ export function unix(message: string | Buffer): Buffer {
 }
 
 export function envelope(overrides: Partial<Envelope> = {}): Envelope {
-  return {
-    id: 0x1a2b3c4d00000001n as EnvelopeId,
-    messageId: 0x1a2b3c4d as MessageId,
-    sender: { user: 'alice', domain: 'example.org' },
-    recipient: { user: 'bob', domain: 'example.net' },
+  return testEnvelope({
     originalRecipient: { user: 'bob+news', domain: 'example.net' },
-    dispatcher: 'local',
     origin: { clientAddress: '192.0.2.1', helo: 'mail.example.org' },
-    createdAt: 1_700_000_000,
-    expiresAt: 1_700_345_600,
-    attempts: 0,
     ...overrides,
-  };
+  });
 }
 
 export function user(home: string, overrides: Partial<UserRecord> = {}): UserRecord {

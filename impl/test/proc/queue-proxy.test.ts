@@ -12,18 +12,10 @@ import { RemoteQueue, SPARE_MESSAGES } from '../../src/proc/queue-proxy.ts';
 import { socketTransport } from '../../src/proc/transport.ts';
 import type { IncomingMessage } from '../../src/queue/backend.ts';
 import { RamQueueBackend } from '../../src/queue/ram-backend.ts';
+import { testDraft } from '../envelopes.ts';
 import { memoryLogger } from './helpers.ts';
 
-const draft = {
-  sender: { user: 'alice', domain: 'example.org' },
-  recipient: { user: 'bob', domain: 'example.net' },
-  originalRecipient: { user: 'bob', domain: 'example.net' },
-  dispatcher: 'local',
-  origin: { clientAddress: '127.0.0.1', helo: 'client.example.org' },
-  createdAt: 1_700_000_000,
-  expiresAt: 1_700_345_600,
-  attempts: 0,
-};
+const draft = testDraft();
 
 async function connected(backend = new RamQueueBackend()) {
   const [smtpEnd, queueEnd] = await socketPair();
