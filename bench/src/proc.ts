@@ -304,3 +304,24 @@ export function lastChangeMs(dir: string): number {
   }
   return last;
 }
+
+/**
+ * Starts a server in a private mount namespace (`unshare` with the
+ * arguments privateNamespaceArgs built) and waits for its greeting on
+ * `port`; a server that never greets is stopped before the error goes up.
+ */
+export async function startGreeting(
+  args: string[],
+  port: number,
+  timeoutMs: number,
+  opts: { cwd?: string; logFile: string },
+): Promise<Spawned> {
+  const proc = spawnServer('unshare', args, opts);
+  try {
+    await waitForGreeting(port, proc, timeoutMs, opts.logFile);
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+  return proc;
+}

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnServer, waitForGreeting } from '../proc.ts';
+import { freePort, startGreeting } from '../proc.ts';
 import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, shQuote } from './common.ts';
 import type { RunningServer, ServerDef } from './types.ts';
 
@@ -68,13 +68,7 @@ export function haraka(nodes: number): ServerDef {
       for (const [f, text] of Object.entries(files)) writeFileSync(join(cfg, f), text);
       const logFile = join(dir, 'haraka.log');
       const args = privateNamespaceArgs(dir, [process.execPath, bin, '-c', dir].map(shQuote).join(' '));
-      const proc = spawnServer('unshare', args, { logFile, cwd: dir });
-      try {
-        await waitForGreeting(port, proc, 20_000, logFile);
-      } catch (e) {
-        await proc.stop();
-        throw e;
-      }
+      const proc = await startGreeting(args, port, 20_000, { logFile, cwd: dir });
       return {
         name,
         description: `unshare -m (resolv.conf -> 127.0.0.1) node ${bin} -c ${dir} (nodes=${nodes}, plugins: queue_maildir)`,

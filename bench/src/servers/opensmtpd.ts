@@ -11,7 +11,7 @@
  */
 import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, spawnServer, waitForGreeting } from '../proc.ts';
+import { freePort, startGreeting } from '../proc.ts';
 import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, shQuote, smtpdConf, userIds } from './common.ts';
 import type { RunningServer, ServerDef } from './types.ts';
 
@@ -34,13 +34,7 @@ export const opensmtpd: ServerDef = {
     const extra = process.env.BENCH_OPENSMTPD_ARGS ?? '';
     const args = privateNamespaceArgs(dir, `${shQuote(SMTPD)} -d ${extra} -f ${shQuote(conf)}`, [[spool, '/var/spool/smtpd']]);
     const logFile = join(dir, 'smtpd.log');
-    const proc = spawnServer('unshare', args, { logFile });
-    try {
-      await waitForGreeting(port, proc, 15_000, logFile);
-    } catch (e) {
-      await proc.stop();
-      throw e;
-    }
+    const proc = await startGreeting(args, port, 15_000, { logFile });
     return {
       name: 'opensmtpd',
       description: `unshare -m (private /var/spool/smtpd, resolv.conf -> 127.0.0.1) ${SMTPD} -d -f ${conf}`,

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnServer, waitForGreeting } from '../proc.ts';
+import { freePort, startGreeting } from '../proc.ts';
 import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, smtpdConf, userIds } from './common.ts';
 import type { RunningServer, ServerDef } from './types.ts';
 
@@ -29,13 +29,7 @@ export const ours: ServerDef = {
     writeFileSync(conf, smtpdConf(port, maildir));
     const cmd = template.replace(/\b(CONF|DIR|PORT)\b/g, (t) => (t === 'CONF' ? conf : t === 'DIR' ? spool : String(port)));
     const logFile = join(dir, 'smtpd.log');
-    const proc = spawnServer('unshare', privateNamespaceArgs(dir, cmd), { logFile, cwd: repoRoot });
-    try {
-      await waitForGreeting(port, proc, 20_000, logFile);
-    } catch (e) {
-      await proc.stop();
-      throw e;
-    }
+    const proc = await startGreeting(privateNamespaceArgs(dir, cmd), port, 20_000, { logFile, cwd: repoRoot });
     return {
       name: 'ours',
       description: `unshare -m (resolv.conf -> 127.0.0.1) ${cmd} (cwd ${repoRoot})`,

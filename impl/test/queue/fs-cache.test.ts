@@ -9,15 +9,11 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, 
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFsBackend } from '../../src/queue/fs-backend.ts';
-import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
+import { formatMessageId } from '../../src/queue/ids.ts';
 import { DirectoryHandles, durableIo, type SpoolIo } from '../../src/queue/spool-io.ts';
 import type { Envelope } from '../../src/queue/types.ts';
-import { commitMessage, logSink, readAll, tempSpool } from './helpers.ts';
+import { commitMessage, contentPath, envelopePath, logSink, readAll, tempSpool } from './helpers.ts';
 
-const envelopePath = (spool: string, e: Envelope) =>
-  join(spool, 'queue', formatEnvelopeId(e.id).slice(0, 2), formatEnvelopeId(e.id));
-const contentPath = (spool: string, e: Envelope) =>
-  join(spool, 'queue', formatMessageId(e.messageId).slice(0, 2), formatMessageId(e.messageId));
 
 describe('the fs backend remembers what it committed', () => {
   let cleanup = () => {};

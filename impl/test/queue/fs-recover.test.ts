@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openFsBackend } from '../../src/queue/fs-backend.ts';
 import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
 import type { Envelope } from '../../src/queue/types.ts';
-import { commitMessage, logSink, readAll, recoverAll, tempSpool } from './helpers.ts';
+import { commitMessage, contentPath, envelopePath, logSink, readAll, recoverAll, tempSpool } from './helpers.ts';
 
 describe('the fs spool at start-up', () => {
   let cleanup = () => {};
@@ -21,10 +21,6 @@ describe('the fs spool at start-up', () => {
     return tmp.spool;
   }
 
-  const envelopePath = (spool: string, e: Envelope) =>
-    join(spool, 'queue', formatEnvelopeId(e.id).slice(0, 2), formatEnvelopeId(e.id));
-  const contentPath = (spool: string, e: Envelope) =>
-    join(spool, 'queue', formatMessageId(e.messageId).slice(0, 2), formatMessageId(e.messageId));
   const queueFiles = (spool: string) =>
     readdirSync(join(spool, 'queue')).flatMap((b) => readdirSync(join(spool, 'queue', b)).map((f) => `${b}/${f}`));
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { QueueBackend } from '../../src/queue/backend.ts';
+import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
 import type { Envelope } from '../../src/queue/types.ts';
 
 /** An envelope as the SMTP engine would commit it. */
@@ -51,3 +52,11 @@ export function logSink(): { lines: string[]; log: (line: string) => void } {
   const lines: string[] = [];
   return { lines, log: (line) => lines.push(line) };
 }
+
+/** Where the fs backend keeps an envelope's file: queue/<first two hex digits>/<evpid>. */
+export const envelopePath = (spool: string, e: Envelope) =>
+  join(spool, 'queue', formatEnvelopeId(e.id).slice(0, 2), formatEnvelopeId(e.id));
+
+/** Where it keeps a committed message's content: queue/<first two hex digits>/<msgid>. */
+export const contentPath = (spool: string, e: Envelope) =>
+  join(spool, 'queue', formatMessageId(e.messageId).slice(0, 2), formatMessageId(e.messageId));
