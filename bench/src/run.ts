@@ -21,7 +21,7 @@ import type { RunningServer, ServerDef } from './servers/types.ts';
 
 const USAGE =
   'usage: pnpm bench [--quick] [--servers opensmtpd,haraka,ours] [--haraka-nodes 0,2] [--sessions 1,4,20,100]\n' +
-  '                  [--messages M] [--connections C[/at-once]] [--pipelining] [--timeout MS] [--keep]';
+  '                  [--messages M] [--connections C[/at-once]] [--warmup SxM] [--pipelining] [--timeout MS] [--keep]';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     sessions: { type: 'string' },
     messages: { type: 'string' },
     connections: { type: 'string' },
+    warmup: { type: 'string' },
     pipelining: { type: 'boolean' },
     timeout: { type: 'string' },
     keep: { type: 'boolean' },
@@ -82,9 +83,16 @@ for (const w of wanted) {
   }
 }
 
-/** The warm-up before the first measured load: sessions x messages. */
-const WARM_SESSIONS = 4;
-const WARM_MESSAGES = 100;
+/**
+ * The warm-up before the first measured load: sessions x messages, 2,000
+ * by default. A daemon in production has run for days; V8 compiles a
+ * function with its optimizing tier only after it has run many times, and
+ * each of our seven processes runs its part once or twice per message. With
+ * 400 messages of warm-up, N=1 was measured at 5.8 ms of CPU per message;
+ * after 2,000, at 4.4-5.0 ms (bench/src/breakdown.ts --warmup). Every server
+ * gets the same warm-up.
+ */
+const [WARM_SESSIONS, WARM_MESSAGES] = (args.warmup ?? (args.quick ? '4x100' : '20x100')).split('x').map(Number) as [number, number];
 
 /** How long to wait for the maildir to catch up after the last 250, and for progress at all. */
 const DRAIN_MAX_MS = 60_000;
@@ -240,9 +248,9 @@ async function benchServer(def: ServerDef): Promise<void> {
     }
     if (mode === 'accepted' && def.name !== 'ours') throw new Error('accepted a message but did not deliver it in 5 s');
     log(`${def.name}: up on 127.0.0.1:${srv.port}, pid ${srv.pid}, measuring ${mode} messages`);
-    // Warm-up (JIT, caches), not measured: 400 messages, so that a server
-    // running JavaScript is measured with its hot code compiled, as it runs
-    // in production, not while V8 is still optimizing it.
+    // Warm-up (JIT, caches), not measured, so that a server running
+    // JavaScript is measured with its hot code compiled, as it runs in
+    // production, not while V8 is still optimizing it.
     const warm = await runLoad({ port: srv.port, rcpt: srv.rcpt, concurrency: WARM_SESSIONS, messagesPerSession: WARM_MESSAGES, timeoutMs });
     if (mode === 'delivered') await drain(srv.maildirNew, 1 + warm.accepted);
     for (const spec of loads) {
