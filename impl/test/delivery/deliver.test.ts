@@ -6,11 +6,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LocalAction, LocalOptions } from '../../src/config/index.ts';
 import { deliverLocal, deliveryHeaders, mayRunCommand } from '../../src/delivery/deliver.ts';
 import type { LocalDelivery } from '../../src/queue/types.ts';
-import { content, envelope, readMaildirWithPython, readMboxWithPython, request, tempDir, unix } from './helpers.ts';
+import { content, envelope, readMaildirWithPython, readMboxWithPython, request, tempDirPerTest, unix } from './helpers.ts';
 
 const MESSAGE = 'Subject: hello\r\n\r\nbody\r\n';
 
@@ -51,14 +51,9 @@ describe('the safety net: mayRunCommand', () => {
 });
 
 describe('deliverLocal', () => {
+  const freshDir = tempDirPerTest();
   let dir = '';
-  let cleanup = () => {};
-  afterEach(() => cleanup());
-  function setup() {
-    const t = tempDir();
-    cleanup = t.cleanup;
-    dir = t.dir;
-  }
+  const setup = () => (dir = freshDir());
 
   it('puts Return-Path and Delivered-To on top, as mda.c does; Return-Path: <> for the null sender', () => {
     expect(deliveryHeaders(envelope())).toBe('Return-Path: <alice@example.org>\r\nDelivered-To: bob+news@example.net\r\n');

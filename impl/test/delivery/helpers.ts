@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { afterEach } from 'vitest';
 import type { LocalMethod } from '../../src/config/index.ts';
 import type { DeliveryRequest, UserRecord } from '../../src/delivery/types.ts';
 import type { Envelope, LocalDelivery } from '../../src/queue/types.ts';
@@ -12,6 +13,24 @@ import { testEnvelope } from '../envelopes.ts';
 export function tempDir(prefix = 'saf-delivery-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A fresh directory for each test that asks, removed after the test:
+ * `const freshDir = tempDirPerTest();` in a describe block, then
+ * `const dir = freshDir();` in a test.
+ */
+export function tempDirPerTest(prefix?: string): () => string {
+  let cleanup = () => {};
+  afterEach(() => {
+    cleanup();
+    cleanup = () => {};
+  });
+  return () => {
+    const t = tempDir(prefix);
+    cleanup = t.cleanup;
+    return t.dir;
+  };
 }
 
 /**

@@ -5,18 +5,15 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deliverMaildir, maildirStats } from '../../src/delivery/maildir.ts';
-import { content, tempDir } from './helpers.ts';
+import { content, tempDirPerTest } from './helpers.ts';
 
 describe('maildir deliveries at the same time', () => {
-  let cleanup = () => {};
-  afterEach(() => cleanup());
+  const freshDir = tempDirPerTest();
 
   it('all land in new/, with fewer fsyncs of new/ than deliveries; one alone gets its own', async () => {
-    const t = tempDir();
-    cleanup = t.cleanup;
-    const dir = join(t.dir, 'Maildir');
+    const dir = join(freshDir(), 'Maildir');
     const before = maildirStats.dirSyncs;
     const outcomes = await Promise.all(
       Array.from({ length: 40 }, (_, i) => deliverMaildir(dir, content(`Subject: ${i}\r\n\r\nbody ${i}\r\n`, 4096))),

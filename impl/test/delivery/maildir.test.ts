@@ -4,22 +4,17 @@
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deliverMaildir, isSpamHeader, maildirUniqueName } from '../../src/delivery/maildir.ts';
-import { content, readMaildirWithPython, tempDir, unix } from './helpers.ts';
+import { content, readMaildirWithPython, tempDirPerTest, unix } from './helpers.ts';
 
 const MESSAGE = 'Received: from mail.example.org by mx.example.net\r\n'
   + 'From: Alice <alice@example.org>\r\nSubject: caf\u00e9 au lait\r\n\r\n'
   + 'From the start of a line\r\n>From quoted already\r\n.\r\n8-bit: \u00e9\u00e8\u00ea \u4e2d\u6587\r\n';
 
 describe('maildir delivery', () => {
-  let cleanup = () => {};
-  afterEach(() => cleanup());
-  function setup() {
-    const t = tempDir();
-    cleanup = t.cleanup;
-    return join(t.dir, 'home', 'Maildir');
-  }
+  const freshDir = tempDirPerTest();
+  const setup = () => join(freshDir(), 'home', 'Maildir');
 
   it('creates tmp/, new/ and cur/ (0700) and delivers into new/, byte-exact after CRLF -> LF', async () => {
     const dir = setup();

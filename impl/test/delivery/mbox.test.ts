@@ -6,22 +6,17 @@
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { acquireDotlock } from '../../src/delivery/dotlock.ts';
 import { appendMbox, asctime, mboxFromLine } from '../../src/delivery/mbox.ts';
-import { content, readMboxWithPython, tempDir, unix } from './helpers.ts';
+import { content, readMboxWithPython, tempDirPerTest, unix } from './helpers.ts';
 
 const DATE = new Date(2024, 1, 1, 9, 5, 7);
 const FAST_LOCK = { retries: 3, retryDelayMs: 20 };
 
 describe('mbox delivery', () => {
-  let cleanup = () => {};
-  afterEach(() => cleanup());
-  function setup() {
-    const t = tempDir();
-    cleanup = t.cleanup;
-    return join(t.dir, 'bob');
-  }
+  const freshDir = tempDirPerTest();
+  const setup = () => join(freshDir(), 'bob');
 
   it('writes the separator with an asctime date, MAILER-DAEMON for the null sender', () => {
     expect(asctime(DATE)).toBe('Thu Feb  1 09:05:07 2024');

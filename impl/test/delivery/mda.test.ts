@@ -5,25 +5,19 @@
  */
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deliverLocal } from '../../src/delivery/deliver.ts';
 import { commandOutcome } from '../../src/delivery/mda.ts';
-import { content, readMaildirWithPython, readMboxWithPython, request, tempDir, unix } from './helpers.ts';
+import { content, readMaildirWithPython, readMboxWithPython, request, tempDirPerTest, unix } from './helpers.ts';
 
 const MESSAGE = 'Received: from mail.example.org by mx.example.net\r\nSubject: caf\u00e9\r\n\r\n'
   + 'From the start\r\n.leading dot\r\n8-bit \u00e9\r\n';
 const HEADERS = 'Return-Path: <alice@example.org>\nDelivered-To: bob+news@example.net\n';
 
 describe('mda', () => {
+  const freshDir = tempDirPerTest();
   let dir = '';
-  let cleanup = () => {};
-  afterEach(() => cleanup());
-  function setup() {
-    const t = tempDir();
-    cleanup = t.cleanup;
-    dir = t.dir;
-    return dir;
-  }
+  const setup = () => (dir = freshDir());
   const mda = (command: string) => ({ kind: 'mda' as const, command });
 
   it('a shell script gets the exact bytes, in the home directory, with a clean environment', async () => {
