@@ -7,23 +7,16 @@
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openFsBackend } from '../../src/queue/fs-backend.ts';
 import { formatMessageId } from '../../src/queue/ids.ts';
 import { DirectoryHandles, durableIo, type SpoolIo } from '../../src/queue/spool-io.ts';
 import type { Envelope } from '../../src/queue/types.ts';
-import { commitMessage, contentPath, envelopePath, logSink, readAll, tempSpool } from './helpers.ts';
+import { commitMessage, contentPath, envelopePath, logSink, readAll, spoolPerTest, tempSpool } from './helpers.ts';
 
 
 describe('the fs backend remembers what it committed', () => {
-  let cleanup = () => {};
-  afterEach(() => cleanup());
-
-  function spoolDir() {
-    const tmp = tempSpool();
-    cleanup = tmp.cleanup;
-    return tmp.spool;
-  }
+  const spoolDir = spoolPerTest();
 
   it('loads a committed envelope and its content from memory while their files are the ones it wrote', async () => {
     const spool = spoolDir();
@@ -108,13 +101,11 @@ describe('the fs backend remembers what it committed', () => {
 });
 
 describe('deletes', () => {
-  let cleanup = () => {};
-  afterEach(() => cleanup());
+  const spoolDir = spoolPerTest();
 
   it('are done at once for every caller, the files unlinked in the background, and close() waits for them', async () => {
-    const tmp = tempSpool();
-    cleanup = tmp.cleanup;
-    const q = await openFsBackend({ spool: tmp.spool, log: logSink().log });
+    const spool = spoolDir();
+    const q = await openFsBackend({ spool, log: logSink().log });
     const [a, b] = await commitMessage(q, 'hello', ['bob', 'carol']);
     await q.deleteEnvelope(a!.id);
     expect(await q.loadEnvelope(a!.id)).toBeUndefined();
@@ -124,26 +115,25 @@ describe('deletes', () => {
     await q.deleteEnvelope(b!.id);
     await expect(q.openMessage(b!.messageId)).rejects.toThrow(/no message/);
     await q.close();
-    for (const path of [envelopePath(tmp.spool, a!), envelopePath(tmp.spool, b!), contentPath(tmp.spool, b!)]) {
+    for (const path of [envelopePath(spool, a!), envelopePath(spool, b!), contentPath(spool, b!)]) {
       expect(existsSync(path)).toBe(false);
     }
   });
 
   it('never draw the id of a message whose content is still being unlinked', async () => {
-    const tmp = tempSpool();
-    cleanup = tmp.cleanup;
-    const q = await openFsBackend({ spool: tmp.spool, log: logSink().log });
+    const spool = spoolDir();
+    const q = await openFsBackend({ spool, log: logSink().log });
     const ids = new Set<number>();
     for (let i = 0; i < 200; i++) {
       const [e] = await commitMessage(q, `m${i}`, ['bob']);
       await q.deleteEnvelope(e!.id);
       ids.add(e!.messageId);
       const message = await q.createMessage();
-      expect(ids.has(message.id) && existsSync(join(tmp.spool, 'queue', formatMessageId(message.id).slice(0, 2), formatMessageId(message.id)))).toBe(false);
+      expect(ids.has(message.id) && existsSync(join(spool, 'queue', formatMessageId(message.id).slice(0, 2), formatMessageId(message.id)))).toBe(false);
       await message.abort();
     }
     await q.close();
-    const left = readdirSync(join(tmp.spool, 'queue')).flatMap((bucket) => readdirSync(join(tmp.spool, 'queue', bucket)));
+    const left = readdirSync(join(spool, 'queue')).flatMap((bucket) => readdirSync(join(spool, 'queue', bucket)));
     expect(left).toEqual([]);
   });
 });

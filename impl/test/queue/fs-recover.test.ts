@@ -5,21 +5,14 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openFsBackend } from '../../src/queue/fs-backend.ts';
 import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
 import type { Envelope } from '../../src/queue/types.ts';
-import { commitMessage, contentPath, envelopePath, logSink, readAll, recoverAll, tempSpool } from './helpers.ts';
+import { commitMessage, contentPath, envelopePath, logSink, readAll, recoverAll, spoolPerTest } from './helpers.ts';
 
 describe('the fs spool at start-up', () => {
-  let cleanup = () => {};
-  afterEach(() => cleanup());
-
-  function spoolDir() {
-    const tmp = tempSpool();
-    cleanup = tmp.cleanup;
-    return tmp.spool;
-  }
+  const spoolDir = spoolPerTest();
 
   const queueFiles = (spool: string) =>
     readdirSync(join(spool, 'queue')).flatMap((b) => readdirSync(join(spool, 'queue', b)).map((f) => `${b}/${f}`));

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import type { QueueBackend } from '../../src/queue/backend.ts';
 import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
 import type { Envelope } from '../../src/queue/types.ts';
@@ -24,6 +25,23 @@ export function template(recipient = 'bob', overrides: Partial<Envelope> = {}): 
 export function tempSpool(): { spool: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'saf-queue-'));
   return { spool: join(dir, 'spool'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A fresh spool for each test that asks, removed after the test: call it
+ * in a describe block, then call what it returns in a test.
+ */
+export function spoolPerTest(): () => string {
+  let cleanup = () => {};
+  afterEach(() => {
+    cleanup();
+    cleanup = () => {};
+  });
+  return () => {
+    const tmp = tempSpool();
+    cleanup = tmp.cleanup;
+    return tmp.spool;
+  };
 }
 
 /** Reads a whole stream. */
