@@ -147,6 +147,7 @@ class FrameReader {
   }
 }
 
+// #region flush-per-turn
 /**
  * The frames sent during one turn of the event loop leave together, in
  * one writev(), at the end of the turn (setImmediate) or as soon as they
@@ -188,6 +189,7 @@ export function socketTransport(socket: Socket): Transport {
     }
     return !socket.writableNeedDrain;
   };
+  // #endregion flush-per-turn
   const close = (reason: string) => {
     if (closed) return;
     flush(); // what was sent before the close still goes, as if written at once
