@@ -1,6 +1,7 @@
 /**
  * A bounce: the delivery status notification (RFC 3464) that tells a
- * sender that their message failed, or is late, for some recipients.
+ * sender that their message failed, or is late, for some recipients;
+ * or, when they asked for it, that it was delivered.
  *
  *     multipart/report; report-type=delivery-status   (RFC 6522)
  *       1. text/plain                 what happened, in words
@@ -69,9 +70,15 @@ export interface OriginalMessage {
   full?: Buffer;
 }
 
+/**
+ * What a report says happened, as RFC 3464 2.3.3 names it in Action:
+ * `failed` (a bounce), `delayed` (a delay warning), `delivered` (a
+ * success report, sent only on DSN NOTIFY=SUCCESS).
+ */
+export type ReportAction = 'failed' | 'delayed' | 'delivered';
+
 export interface BounceInput {
-  /** `failed`: a bounce; `delayed`: a delay warning. */
-  action: 'failed' | 'delayed';
+  action: ReportAction;
   /** This server's name: Reporting-MTA, and MAILER-DAEMON@ in From:. */
   reportingHost: string;
   /** The original message's sender, to whom the bounce goes. */
@@ -97,10 +104,15 @@ export interface BounceInput {
 // #region returns-whole
 /**
  * Whether the bounce returns the whole message rather than its headers.
- * A delay warning never does: the message is still queued and may yet be
- * delivered. A failure does unless the client asked for headers only
- * (RFC 3461 4.3, RET=HDRS; with no RET the choice is ours, and we return
- * it whole) or the message is over the cap.
+ * Only a failure does, unless the client asked for headers only (RFC
+ * 3461 4.3, RET=HDRS; with no RET the choice is ours, and we return it
+ * whole) or the message is over the cap. A delay warning does not: the
+ * message is still queued and may yet be delivered. Nor does a success
+ * report, even with RET=FULL: the message has arrived, and the sender,
+ * who has it, needs only to tell which one it was. We read RET as the
+ * client's say over notices of failure and nothing else. OpenSMTPD 6.8
+ * returns the whole message in a success report unless RET=HDRS, which
+ * sends every confirmed message back to its sender a second time.
  */
 export function returnsWholeMessage(input: Pick<BounceInput, 'action' | 'ret' | 'returnFullMax'>, size: number): boolean {
   return input.action === 'failed' && input.ret !== 'HDRS' && size <= (input.returnFullMax ?? RETURN_FULL_MAX);
@@ -117,6 +129,9 @@ export function splitOriginal(message: Buffer): OriginalMessage {
   }
   return { headers: message.subarray(0, end), size: message.length, full: message };
 }
+
+/** The Subject's last word, for the person who sees only the list of their mail. */
+const SUBJECT: Record<ReportAction, string> = { failed: 'error', delayed: 'delay', delivered: 'success' };
 
 // #region build-bounce
 /** The bounce, ready to be queued as a new message from `<>` to the original sender. */
@@ -140,7 +155,7 @@ export function buildBounce(input: BounceInput): Buffer {
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingHost}>`,
     field('To', mailbox(input.sender.user, input.sender.domain)),
-    `Subject: Delivery status notification: ${input.action === 'failed' ? 'error' : 'delay'}`,
+    `Subject: Delivery status notification: ${SUBJECT[input.action]}`,
     `Date: ${messageDate(new Date(input.now * 1000))}`,
     `Message-ID: ${input.messageId ?? newMessageId(input.reportingHost)}`,
     'MIME-Version: 1.0',
@@ -253,7 +268,7 @@ function returnedPart(input: BounceInput): Part & { returned: 'message' | 'heade
     }
   }
   const shape = shapeOf(original.headers);
-  const description = `Content-Description: ${input.action === 'failed' ? 'Undelivered' : 'Delayed'} message headers`;
+  const description = `Content-Description: ${DESCRIBED[input.action]} message headers`;
   if (shape.longLines) {
     return {
       returned: 'headers',
@@ -269,6 +284,8 @@ function returnedPart(input: BounceInput): Part & { returned: 'message' | 'heade
     eightBit: shape.eightBit,
   };
 }
+
+const DESCRIBED: Record<ReportAction, string> = { failed: 'Undelivered', delayed: 'Delayed', delivered: 'Delivered' };
 
 /**
  * A boundary that does not occur in the returned content. 96 random bits

@@ -4,14 +4,14 @@
  * programs; this part is what most people read.
  */
 import { messageDate } from '../smtp/received.ts';
-import type { BounceRecipient } from './dsn.ts';
+import type { BounceRecipient, ReportAction } from './dsn.ts';
 import { oneLine } from './status.ts';
 
 /** Text lines are wrapped here, for mail readers that do not wrap. */
 const WIDTH = 72;
 
 export interface NoticeInput {
-  action: 'failed' | 'delayed';
+  action: ReportAction;
   reportingHost: string;
   recipients: readonly BounceRecipient[];
   /** Delayed: how long the message has waited, in seconds. */
@@ -28,6 +28,14 @@ export function noticeLines(n: NoticeInput): string[] {
       ...wrap('Your message could not be delivered to the recipients below. The mail system has given up ' +
         'and will not try again; the reason it was given is shown under each address.'),
     );
+  } else if (n.action === 'delivered') {
+    // RFC 3464 2.3.3: "delivered" says the message reached the mailbox,
+    // not that anyone read it; the notice says so, since people expect
+    // a confirmation to mean more.
+    lines.push(
+      ...wrap('Your message was delivered to the recipients below, as you asked to be told. ' +
+        'This says that it reached their mailboxes, not that it has been read. You do not need to do anything.'),
+    );
   } else {
     const waited = n.delayedFor === undefined ? '' : ` for ${duration(n.delayedFor)}`;
     lines.push(
@@ -36,11 +44,12 @@ export function noticeLines(n: NoticeInput): string[] {
     );
   }
   for (const r of n.recipients) {
-    lines.push('', `<${r.finalRecipient}>:`);
-    if (r.diagnostic !== undefined) lines.push(...wrap(oneLine(r.diagnostic), '    '));
+    const under: string[] = [];
+    if (r.diagnostic !== undefined) under.push(...wrap(oneLine(r.diagnostic), '    '));
     if (n.action === 'delayed' && r.willRetryUntil !== undefined) {
-      lines.push(...wrap(`(the mail system will keep trying until ${messageDate(new Date(r.willRetryUntil * 1000))})`, '    '));
+      under.push(...wrap(`(the mail system will keep trying until ${messageDate(new Date(r.willRetryUntil * 1000))})`, '    '));
     }
+    lines.push('', `<${r.finalRecipient}>${under.length > 0 ? ':' : ''}`, ...under);
   }
   lines.push(
     '',

@@ -1,6 +1,7 @@
 /**
  * Whether the sender of an envelope is told about it: a bounce when it
- * failed, a warning when it is late. The answer depends only on the
+ * failed, a warning when it is late, a success report when it was
+ * delivered and they asked for one. The answer depends only on the
  * envelope (its sender and what the client asked for with DSN), so the
  * rules live here, in one place, for the scheduler and the queue alike.
  */
@@ -53,3 +54,18 @@ export function dsnAllows(dsn: DsnRequest | undefined, kind: NoticeKind): boolea
   return notify.includes(kind === 'failure' ? 'FAILURE' : 'DELAY');
 }
 // #endregion dsn-notify
+
+// #region report-success
+/**
+ * True when a delivered envelope's sender gets a success report. Only on
+ * request: a client that wants one says NOTIFY=SUCCESS (RFC 3461 4.1),
+ * and without NOTIFY the server's choice is among failure and delay
+ * notices, so mail delivered as usual brings its sender nothing. A
+ * message from `<>` never gets one, whatever it asked: it is itself a
+ * notice, and a report about a report is how loops start (see
+ * whyNoNotice).
+ */
+export function shouldReportSuccess(envelope: Pick<Envelope, 'sender' | 'dsn'>): boolean {
+  return envelope.sender !== null && (envelope.dsn?.notify?.includes('SUCCESS') ?? false);
+}
+// #endregion report-success

@@ -1,8 +1,10 @@
 /**
- * The machine-readable verdict of a failed or delayed delivery: an
- * enhanced status code (RFC 3463, `class.subject.detail`) and the error
- * text it came from, as the delivery-status part of a bounce reports them.
+ * The machine-readable verdict of a delivery that failed, is late or
+ * worked: an enhanced status code (RFC 3463, `class.subject.detail`) and
+ * the error text it came from, as the delivery-status part of a report
+ * gives them.
  */
+import type { ReportAction } from './dsn.ts';
 
 /** RFC 3463 4.4.7, "delivery time expired": what an envelope that outlived its ttl reports. */
 export const EXPIRED_STATUS = '4.4.7';
@@ -18,9 +20,12 @@ const ENHANCED = /^([2-5])\d\d[ -]([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])/;
  * (`4.0.0`, `5.0.0`), else what the action implies: a failure is
  * permanent (`5.0.0`), a delay transient (`4.0.0`). An enhanced code
  * whose class does not match the reply's first digit is not trusted
- * (RFC 3463 section 2 requires them to agree).
+ * (RFC 3463 section 2 requires them to agree). A delivery is `2.0.0`,
+ * "success" with nothing more to say, unless a success code is given:
+ * an error text has no place in it.
  */
-export function statusOf(diagnostic: string | undefined, action: 'failed' | 'delayed', given?: string): string {
+export function statusOf(diagnostic: string | undefined, action: ReportAction, given?: string): string {
+  if (action === 'delivered') return given !== undefined && /^2\.\d{1,3}\.\d{1,3}$/.test(given) ? given : '2.0.0';
   if (given !== undefined && /^[245]\.\d{1,3}\.\d{1,3}$/.test(given)) return given;
   const text = diagnostic === undefined ? '' : oneLine(diagnostic);
   const enhanced = ENHANCED.exec(text);

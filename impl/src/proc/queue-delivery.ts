@@ -2,13 +2,17 @@
  * The queue's side of delivery: what the scheduler asks of it. The queue
  * is the only process that reads the spool, so it loads each envelope
  * and its message, sends both to the dispatcher, and writes the outcome
- * to disk (delete, or count the attempt) before answering. Bounces and
- * delay warnings are new messages, from `<>` to the original sender,
- * which the queue writes and commits like any other and hands to the
- * scheduler; where they go is asked of lookup, like any recipient.
+ * to disk (delete, or count the attempt) before answering. Bounces,
+ * delay warnings and success reports are new messages, from `<>` to the
+ * original sender, which the queue writes and commits like any other
+ * and hands to the scheduler; where they go is asked of lookup, like any
+ * recipient.
  */
 import type { Config } from '../config/index.ts';
-import { buildBounce, EXPIRED_STATUS, shouldBounce, shouldWarn, splitOriginal, whyNoNotice, type BounceRecipient } from '../bounce/index.ts';
+import {
+  buildBounce, EXPIRED_STATUS, shouldBounce, shouldReportSuccess, shouldWarn, splitOriginal, whyNoNotice,
+  type BounceRecipient, type ReportAction,
+} from '../bounce/index.ts';
 import type { Logger } from '../log/index.ts';
 import { systemLocalNames } from '../lookup/index.ts';
 import type { QueueBackend } from '../queue/backend.ts';
@@ -77,7 +81,9 @@ export class QueueDelivery {
    * written before the answer: delivered envelopes are deleted, and a
    * temporary failure counts the attempt, so that a restarted daemon
    * resumes the same schedule. A permanent failure is recorded and left
-   * for the scheduler, which asks for the bounce.
+   * for the scheduler, which asks for the bounce. A delivered envelope
+   * whose client asked for NOTIFY=SUCCESS has its report queued first,
+   * so that a crash in between repeats the report rather than loses it.
    */
   async deliver(hexId: string): Promise<Delivered> {
     const { backend } = this.options;
@@ -97,6 +103,7 @@ export class QueueDelivery {
       outcome = { result: 'tempfail', reason: `dispatcher: ${(err as Error).message}` };
     }
     if (outcome.result === 'ok') {
+      if (shouldReportSuccess(envelope)) await this.reportSuccess(envelope);
       await backend.deleteEnvelope(envelope.id);
       return { result: 'ok' };
     }
@@ -106,6 +113,23 @@ export class QueueDelivery {
     return { result: outcome.result, reason, attempts };
   }
   // #endregion deliver
+
+  /**
+   * The success report NOTIFY=SUCCESS asked for (Action: delivered). The
+   * message is delivered whatever becomes of its report, so a report
+   * that cannot be written (a full disk, lookup gone) is logged and
+   * given up, and the delivery still counts. Only local delivery ends in
+   * `ok` today; a relayed message's success is the next server's to
+   * report when it speaks DSN, which is why OpenSMTPD 6.8 sends one for
+   * relayed mail only when it does not (Action: relayed).
+   */
+  private async reportSuccess(envelope: Envelope): Promise<void> {
+    try {
+      await this.notify([envelope], 'delivered', () => ({ lastAttemptAt: seconds() }));
+    } catch (err) {
+      this.options.log.warn(`warn: queue: envelope ${formatEnvelopeId(envelope.id)}: delivered, but its success report was not queued: ${(err as Error).message}`);
+    }
+  }
 
   /**
    * Bounces envelopes that failed for good or ran out of time: one report
@@ -168,13 +192,13 @@ export class QueueDelivery {
 
   /**
    * Writes one report about `envelopes` (all of one message, all with a
-   * sender) and queues it. Where it goes is asked of lookup, as for a
-   * RCPT TO from this host with the null sender; if no rule takes the
-   * sender, the report is dropped with a log line: there is no one else
-   * to tell.
+   * sender) and queues it: a bounce, a delay warning or a success
+   * report. Where it goes is asked of lookup, as for a RCPT TO from this
+   * host with the null sender; if no rule takes the sender, the report
+   * is dropped with a log line: there is no one else to tell.
    */
   private async notify(
-    envelopes: Envelope[], action: 'failed' | 'delayed', details: (e: Envelope) => Partial<BounceRecipient>,
+    envelopes: Envelope[], action: ReportAction, details: (e: Envelope) => Partial<BounceRecipient>,
   ): Promise<void> {
     const { backend, log, lookup } = this.options;
     const first = envelopes[0]!;
@@ -205,7 +229,7 @@ export class QueueDelivery {
       envelope: { mailFrom: '', rcptTo: senderText },
     });
     if (answer.verdict !== 'accept' || !answer.expanded || answer.expanded.length === 0) {
-      log.warn(`warn: queue: ${action === 'failed' ? 'bounce' : 'delay warning'} to <${senderText}> dropped: ${answer.reply ?? 'no rule takes it'}`);
+      log.warn(`warn: queue: ${REPORT_NAME[action]} to <${senderText}> dropped: ${answer.reply ?? 'no rule takes it'}`);
       return;
     }
     const message = await backend.createMessage();
@@ -223,10 +247,13 @@ export class QueueDelivery {
     }));
     const committed = await message.commit(drafts);
     const msgid = committed[0]?.messageId.toString(16).padStart(8, '0');
-    log.info(`info: queue: ${action === 'failed' ? 'bounce' : 'delay warning'} msgid=${msgid} to <${senderText}> for ${envelopes.length} recipient(s) of msgid=${first.messageId.toString(16).padStart(8, '0')}`);
+    log.info(`info: queue: ${REPORT_NAME[action]} msgid=${msgid} to <${senderText}> for ${envelopes.length} recipient(s) of msgid=${first.messageId.toString(16).padStart(8, '0')}`);
     this.options.schedule(committed);
   }
 }
+
+/** What the log calls each kind of report. */
+const REPORT_NAME: Record<ReportAction, string> = { failed: 'bounce', delayed: 'delay warning', delivered: 'success report' };
 
 function byMessage(envelopes: Envelope[]): Envelope[][] {
   const groups = new Map<number, Envelope[]>();

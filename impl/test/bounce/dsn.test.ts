@@ -288,6 +288,69 @@ describe.skipIf(!PYTHON)('a bounce, as Python reads it', () => {
   });
 });
 
+describe.skipIf(!PYTHON)('a success report (NOTIFY=SUCCESS), as Python reads it', () => {
+  const delivered = (more: Partial<BounceInput> = {}) => failure({
+    action: 'delivered',
+    recipients: [{ finalRecipient: 'bob@example.org', originalRecipient: 'rfc822;Bob@Example.org', lastAttemptAt: ARRIVAL + 2 }],
+    now: ARRIVAL + 3,
+    ...more,
+  });
+
+  it('is a multipart/report whose delivery-status says delivered, 2.0.0, with the headers as third part', () => {
+    const bounce = buildBounce(delivered());
+    const m = read(bounce);
+    expect(m.defects).toEqual([]);
+    expect([m.content_type, m.report_type]).toEqual(['multipart/report', 'delivery-status']);
+    expect(m.parts.map((p) => p.type)).toEqual(['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+    expect(m.parts.flatMap((p) => p.defects)).toEqual([]);
+    expect(get(m.headers, 'Subject')).toBe('Delivery status notification: success');
+    expect(get(m.headers, 'Auto-Submitted')).toBe('auto-replied');
+    const [perMessage, bob, ...rest] = m.parts[1]!.blocks!;
+    expect(rest).toEqual([]);
+    expect(names(bob!)).toEqual(['Original-Recipient', 'Final-Recipient', 'Action', 'Status', 'Last-Attempt-Date']);
+    expect([get(bob!, 'Action'), get(bob!, 'Status')]).toEqual(['delivered', '2.0.0']);
+    expect(when(get(bob!, 'Last-Attempt-Date'))).toBe(ARRIVAL + 2);
+    expect(m.parts[2]!.description).toBe('Delivered message headers');
+    expect(decoded(m.parts[2]!.payload_b64!)).toBe(lf(HEADERS));
+    expectWellFormed(bounce, Buffer.from(HEADERS));
+    // ENVID and ORCPT come back, so that the sender's software can match the report.
+    expect(get(perMessage!, 'Original-Envelope-Id')).toBe('QQ314159');
+    expect(get(bob!, 'Original-Recipient')).toBe('rfc822; Bob@Example.org');
+  });
+
+  it('carries neither ENVID nor ORCPT when the client gave none', () => {
+    const { envid: _none, ...input } = delivered({ recipients: [{ finalRecipient: 'bob@example.org' }] });
+    const [perMessage, bob] = read(buildBounce(input)).parts[1]!.blocks!;
+    expect(names(perMessage!)).toEqual(['Reporting-MTA', 'Arrival-Date']);
+    expect(names(bob!)).toEqual(['Final-Recipient', 'Action', 'Status']);
+  });
+
+  it('says in words that the message was delivered, not read', () => {
+    const notice = read(buildBounce(delivered())).parts[0]!;
+    expect(words(notice.text)).toContain('Your message was delivered to the recipients below');
+    expect(words(notice.text)).toContain('not that it has been read');
+    expect(lf(notice.text!)).toContain('\n<bob@example.org>\n');
+    expect(words(notice.text)).toContain('The headers of your message are attached');
+  });
+
+  it('returns the header section only, even with RET=FULL: the sender already has the message', () => {
+    for (const ret of [undefined, 'FULL', 'HDRS'] as const) {
+      const bounce = buildBounce(delivered(ret ? { ret } : {}));
+      expect(read(bounce).parts[2]!.type).toBe('text/rfc822-headers');
+      expect(bounce.includes(Buffer.from('the figures are attached'))).toBe(false);
+    }
+  });
+
+  it('keeps a given success status, and never reports an error status as delivered', () => {
+    const status = (r: Partial<BounceRecipient>) => get(read(buildBounce(delivered({
+      recipients: [{ finalRecipient: 'bob@example.org', ...r }],
+    }))).parts[1]!.blocks![1]!, 'Status');
+    expect(status({ status: '2.1.5' })).toBe('2.1.5');
+    expect(status({ status: '5.1.1' })).toBe('2.0.0');
+    expect(status({ diagnostic: '550 5.1.1 unknown' })).toBe('2.0.0');
+  });
+});
+
 describe('splitOriginal', () => {
   it.each<[string, string, string]>([
     ['a message with a body', 'A: 1\r\nB: 2\r\n\r\nbody\r\n', 'A: 1\r\nB: 2\r\n'],

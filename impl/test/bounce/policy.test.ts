@@ -1,27 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { field } from '../../src/bounce/mime.ts';
 import { duration } from '../../src/bounce/notice.ts';
-import { shouldBounce, shouldWarn, whyNoNotice } from '../../src/bounce/policy.ts';
+import { shouldBounce, shouldReportSuccess, shouldWarn, whyNoNotice } from '../../src/bounce/policy.ts';
+import type { ReportAction } from '../../src/bounce/dsn.ts';
 import { diagnosticCode, statusOf } from '../../src/bounce/status.ts';
 import type { DsnRequest, MailAddress } from '../../src/queue/types.ts';
 
 const alice: MailAddress = { user: 'alice', domain: 'example.com' };
 
 describe('who is told', () => {
-  // [case, sender, DSN NOTIFY, bounce on failure?, warn on delay?]
-  it.each<[string, MailAddress | null, DsnRequest['notify'], boolean, boolean]>([
-    ['no DSN request: failures and delays (RFC 3461 4.1 leaves it to us)', alice, undefined, true, true],
-    ['NOTIFY=FAILURE,DELAY', alice, ['FAILURE', 'DELAY'], true, true],
-    ['NOTIFY=FAILURE', alice, ['FAILURE'], true, false],
-    ['NOTIFY=DELAY', alice, ['DELAY'], false, true],
-    ['NOTIFY=SUCCESS', alice, ['SUCCESS'], false, false],
-    ['NOTIFY=NEVER', alice, ['NEVER'], false, false],
-    ['a bounce (null sender): never, whatever it asked', null, undefined, false, false],
-    ['a bounce asking for failures', null, ['FAILURE', 'DELAY'], false, false],
-  ])('%s', (_name, sender, notify, bounce, warn) => {
+  // [case, sender, DSN NOTIFY, bounce on failure?, warn on delay?, report on success?]
+  it.each<[string, MailAddress | null, DsnRequest['notify'], boolean, boolean, boolean]>([
+    ['no DSN request: failures and delays (RFC 3461 4.1 leaves it to us)', alice, undefined, true, true, false],
+    ['NOTIFY=FAILURE,DELAY', alice, ['FAILURE', 'DELAY'], true, true, false],
+    ['NOTIFY=FAILURE', alice, ['FAILURE'], true, false, false],
+    ['NOTIFY=DELAY', alice, ['DELAY'], false, true, false],
+    ['NOTIFY=SUCCESS', alice, ['SUCCESS'], false, false, true],
+    ['NOTIFY=SUCCESS,FAILURE', alice, ['SUCCESS', 'FAILURE'], true, false, true],
+    ['NOTIFY=NEVER', alice, ['NEVER'], false, false, false],
+    ['a bounce (null sender): never, whatever it asked', null, undefined, false, false, false],
+    ['a bounce asking for failures', null, ['FAILURE', 'DELAY'], false, false, false],
+    ['a bounce asking for success: never a report about a report', null, ['SUCCESS'], false, false, false],
+  ])('%s', (_name, sender, notify, bounce, warn, success) => {
     const envelope = { sender, ...(notify && { dsn: { notify } }) };
     expect(shouldBounce(envelope)).toBe(bounce);
     expect(shouldWarn(envelope)).toBe(warn);
+    expect(shouldReportSuccess(envelope)).toBe(success);
   });
 
   it('says why, for the log line that replaces the notice', () => {
@@ -33,7 +37,7 @@ describe('who is told', () => {
 });
 
 describe('the status of a recipient', () => {
-  it.each<[string | undefined, 'failed' | 'delayed', string | undefined, string]>([
+  it.each<[string | undefined, ReportAction, string | undefined, string]>([
     ['550 5.1.1 <bob@example.org>: no such user', 'failed', undefined, '5.1.1'],
     ['550-5.7.1 first line\n550 5.7.1 second line', 'failed', undefined, '5.7.1'],
     ['452 4.2.2 mailbox full', 'delayed', undefined, '4.2.2'],
@@ -44,6 +48,9 @@ describe('the status of a recipient', () => {
     ['550 5.1.10 three-digit detail', 'failed', undefined, '5.1.10'],
     ['mailbox is full', 'failed', undefined, '5.0.0'],
     ['mailbox is full', 'delayed', undefined, '4.0.0'],
+    [undefined, 'delivered', undefined, '2.0.0'],
+    [undefined, 'delivered', '2.1.5', '2.1.5'],
+    ['550 5.1.1 x', 'delivered', '5.1.1', '2.0.0'],
     [undefined, 'failed', undefined, '5.0.0'],
     ['421 4.3.0 try later', 'failed', '4.4.7', '4.4.7'],
     ['550 5.1.1 x', 'failed', 'not-a-status', '5.1.1'],

@@ -71,18 +71,50 @@ function localAndHold(dir: string, hold = 'action "hold" relay host smtp://127.0
   ];
 }
 
-/** The first message of a Maildir read as a delivery status report by Python's email module: its MIME outline and the first recipient's fields. */
-function readReport(maildir: string): { type: string; report: string; to: string; parts: string[]; rcpt: Record<string, string> } {
+/**
+ * The first message of a Maildir read as a delivery status report by
+ * Python's email module: its MIME outline, the per-message fields and
+ * the first recipient's, and how many recipient blocks it has.
+ */
+function readReport(maildir: string): {
+  type: string; report: string; to: string; parts: string[];
+  perMessage: Record<string, string>; rcpt: Record<string, string>; recipients: number;
+} {
   const script = `
 import email, glob, json, sys
 from email import policy
 m = email.message_from_binary_file(open(glob.glob(sys.argv[1] + '/new/*')[0], 'rb'), policy=policy.compat32)
 status = [p for p in m.walk() if p.get_content_type() == 'message/delivery-status'][0]
-rcpt = status.get_payload()[1]
+blocks = status.get_payload()
+fields = lambda block: {k: str(v) for k, v in block.items()}
 print(json.dumps({'type': m.get_content_type(), 'report': m.get_param('report-type'), 'to': m['To'],
-  'parts': [p.get_content_type() for p in m.get_payload()], 'rcpt': {k: str(v) for k, v in rcpt.items()}}))
+  'parts': [p.get_content_type() for p in m.get_payload()], 'perMessage': fields(blocks[0]),
+  'rcpt': fields(blocks[1]), 'recipients': len(blocks) - 1}))
 `;
   return JSON.parse(execFileSync('python3', ['-c', script, maildir], { encoding: 'utf8' })) as never;
+}
+
+/**
+ * Python's smtplib sends one message from nobody@example.org in one
+ * transaction, with DSN parameters: each recipient is `[address, RCPT
+ * TO options]`. Prints the reply to DATA.
+ */
+function smtplibSend(port: number, mailOptions: string[], recipients: [string, string[]][]): string {
+  const script = `
+import json, smtplib, sys
+port, mail_options, recipients = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+with smtplib.SMTP('127.0.0.1', port, local_hostname='client.example.org', timeout=30) as s:
+    s.ehlo()
+    assert s.has_extn('dsn'), 'no DSN in EHLO'
+    s.mail('nobody@example.org', mail_options)
+    for address, options in recipients:
+        code, reply = s.rcpt(address, options)
+        assert code == 250, (address, code, reply)
+    print(*s.data(b'From: nobody@example.org\\r\\nSubject: please confirm\\r\\n\\r\\nhello from the success test\\r\\n'))
+`;
+  return execFileSync('python3', ['-c', script, String(port), JSON.stringify(mailOptions), JSON.stringify(recipients)], {
+    encoding: 'utf8', timeout: 30_000,
+  }).trim();
 }
 
 describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 }, () => {
@@ -251,5 +283,51 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(report.rcpt['Diagnostic-Code']).toMatch(/expired/);
     // Two attempts: the first at once, the last at the expiry.
     expect(daemon.lines.filter((l) => /mda delivery .*to=<someone@hold.example>/.test(l))).toHaveLength(2);
+  });
+
+  it('NOTIFY=SUCCESS brings the sender a report with Action: delivered; a recipient without it brings none', async () => {
+    const NOBODY = 65534;
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table users file:${dir}/users`,
+      `action "local" maildir "${dir}/mail/%{user.username}" userbase <users>`,
+      'match from any for domain "example.org" action "local"',
+    ]);
+    // Three mailboxes of one uid: the sender's, and two recipients'.
+    writeFileSync(join(dir, 'users'), ['nobody', 'bob', 'carol'].map((u) => `${u} ${NOBODY}:${NOBODY}:/nonexistent\n`).join(''));
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const sent = smtplibSend(port, ['ENVID=QQ314159', 'RET=FULL'], [
+      ['bob@example.org', ['NOTIFY=SUCCESS', 'ORCPT=rfc822;Bob@example.org']],
+      ['carol@example.org', []],
+    ]);
+    expect(sent).toMatch(/^250 /);
+
+    // Both recipients have the message.
+    for (const user of ['bob', 'carol']) {
+      await mailIn(join(dir, 'mail', user));
+      expect(readMaildir(join(dir, 'mail', user))).toMatchObject([{ subject: 'please confirm' }]);
+    }
+    // The sender has one report, about bob alone, with the header section.
+    await mailIn(join(dir, 'mail', 'nobody'));
+    await daemon.waitFor(/success report msgid=\w+ to <nobody@example.org> for 1 recipient/);
+    const report = readReport(join(dir, 'mail', 'nobody'));
+    expect(report).toMatchObject({
+      type: 'multipart/report', report: 'delivery-status', to: 'nobody@example.org',
+      parts: ['text/plain', 'message/delivery-status', 'text/rfc822-headers'],
+      perMessage: { 'Original-Envelope-Id': 'QQ314159' },
+      rcpt: {
+        'Original-Recipient': 'rfc822; Bob@example.org', 'Final-Recipient': 'rfc822; bob@example.org',
+        Action: 'delivered', Status: '2.0.0',
+      },
+      recipients: 1,
+    });
+    const [notice] = readMaildir(join(dir, 'mail', 'nobody'));
+    expect(notice!.returnPath).toBe('<>');
+
+    // carol asked for nothing: her delivery brings no report, now or later.
+    await daemon.waitFor(/mda delivery .*to=<carol@example.org> .*result=Ok/);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(readdirSync(join(dir, 'mail', 'nobody', 'new'))).toHaveLength(1);
+    expect(daemon.lines.filter((l) => /queue: success report msgid=/.test(l))).toHaveLength(1);
   });
 });

@@ -38,6 +38,7 @@ const variants: [string, Partial<BounceInput>][] = [
   ['the client asked RET=HDRS', { ret: 'HDRS' }],
   ['a 5 MB message', { original: { ...original, size: 5_000_000 } }],
   ['a delay warning, not a failure', { action: 'delayed' }],
+  ['a success report, RET=FULL', { action: 'delivered', ret: 'FULL' }],
 ];
 for (const [what, changes] of variants) console.log(`  ${what.padEnd(32)} ${third(changes)}`);
 
