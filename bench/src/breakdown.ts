@@ -1,6 +1,6 @@
 /**
  * node --import tsx bench/src/breakdown.ts [--sessions 20] [--messages 100] [--connections 0]
- *        [--rounds 1] [--warmup 2x20] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX]
+ *        [--rounds 1] [--warmup 2x20] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX] [--queue fs|log]
  *
  * Where our server's CPU goes: starts it as the benchmark does (honours
  * SAF_SMTPD_CMD), warms it up, runs a load `rounds` times, and prints each
@@ -19,7 +19,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runLoad } from './load-client.ts';
 import { CLK_TCK, countFiles, moveToCur, sleep } from './proc.ts';
-import { ours } from './servers/ours.ts';
+import { oursWith } from './servers/ours.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     strace: { type: 'string' },
     'strace-detail': { type: 'string' },
     perf: { type: 'string' },
+    queue: { type: 'string' },
     warmup: { type: 'string' },
     'perf-stat': { type: 'string' },
   },
@@ -84,7 +85,7 @@ const sessions = Number(args.sessions ?? 20);
 const messages = Number(args.messages ?? 100);
 const connections = Number(args.connections ?? 0);
 const rounds = Number(args.rounds ?? 1);
-const srv = await ours.start();
+const srv = await oursWith(args.queue ?? 'fs').start();
 try {
   const [warmSessions, warmMessages] = (args.warmup ?? '2x20').split('x').map(Number);
   await runLoad({ port: srv.port, rcpt: srv.rcpt, concurrency: warmSessions!, messagesPerSession: warmMessages!, timeoutMs: 10_000 });

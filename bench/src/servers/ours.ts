@@ -16,30 +16,38 @@ import type { RunningServer, ServerDef } from './types.ts';
 export const DEFAULT_OURS_CMD = 'node impl/bin/smtpd.mjs -d -f CONF --spool DIR';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-export const ours: ServerDef = {
-  name: 'ours',
-  async start(): Promise<RunningServer> {
-    const template = process.env.SAF_SMTPD_CMD ?? DEFAULT_OURS_CMD;
-    const dir = makeTempDir('ours');
-    const port = await freePort();
-    const spool = join(dir, 'spool');
-    mkdirSync(spool, { mode: 0o711 });
-    const maildir = makeMaildir(dir, userIds(DELIVERY_USER));
-    const conf = join(dir, 'smtpd.conf');
-    writeFileSync(conf, smtpdConf(port, maildir));
-    const cmd = template.replace(/\b(CONF|DIR|PORT)\b/g, (t) => (t === 'CONF' ? conf : t === 'DIR' ? spool : String(port)));
-    const logFile = join(dir, 'smtpd.log');
-    const proc = await startGreeting(privateNamespaceArgs(dir, cmd), port, 20_000, { logFile, cwd: repoRoot });
-    return {
-      name: 'ours',
-      description: `unshare -m (resolv.conf -> 127.0.0.1) ${cmd} (cwd ${repoRoot})`,
-      port,
-      pid: proc.pid,
-      rcpt: `${DELIVERY_USER}@localhost`,
-      maildirNew: join(maildir, 'new'),
-      logFile,
-      dir,
-      stop: () => proc.stop(),
-    };
-  },
-};
+/** Our smtpd with the queue backend `queue` (`-B queue=NAME`); named `ours` with the default, `fs`. */
+export function oursWith(queue: string): ServerDef {
+  const name = queue === 'fs' ? 'ours' : `ours/${queue}`;
+  const backend = queue === 'fs' ? '' : ` -B queue=${queue}`;
+  return {
+    name,
+    start: () => startOurs(name, `${process.env.SAF_SMTPD_CMD ?? DEFAULT_OURS_CMD}${backend}`),
+  };
+}
+
+export const ours: ServerDef = oursWith('fs');
+
+async function startOurs(name: string, template: string): Promise<RunningServer> {
+  const dir = makeTempDir('ours');
+  const port = await freePort();
+  const spool = join(dir, 'spool');
+  mkdirSync(spool, { mode: 0o711 });
+  const maildir = makeMaildir(dir, userIds(DELIVERY_USER));
+  const conf = join(dir, 'smtpd.conf');
+  writeFileSync(conf, smtpdConf(port, maildir));
+  const cmd = template.replace(/\b(CONF|DIR|PORT)\b/g, (t) => (t === 'CONF' ? conf : t === 'DIR' ? spool : String(port)));
+  const logFile = join(dir, 'smtpd.log');
+  const proc = await startGreeting(privateNamespaceArgs(dir, cmd), port, 20_000, { logFile, cwd: repoRoot });
+  return {
+    name,
+    description: `unshare -m (resolv.conf -> 127.0.0.1) ${cmd} (cwd ${repoRoot})`,
+    port,
+    pid: proc.pid,
+    rcpt: `${DELIVERY_USER}@localhost`,
+    maildirNew: join(maildir, 'new'),
+    logFile,
+    dir,
+    stop: () => proc.stop(),
+  };
+}

@@ -1,5 +1,5 @@
 /**
- * smtpd [-dnv] [-D name=value] [-f file] [-T trace] [--spool dir]
+ * smtpd [-dnv] [-B queue=backend] [-D name=value] [-f file] [-T trace] [--spool dir]
  *
  * Without -f, smtpd runs the embedded default configuration (see
  * embedded-default.ts): a local mail server on 127.0.0.1:2525.
@@ -12,6 +12,11 @@
  * is no fork into the background), prints its pid, and writes maillog
  * lines, with time, host and pid, to stderr, there being no syslog
  * connection yet.
+ *
+ * `-B queue=NAME` picks the queue's storage, as OpenSMTPD 6.8's smtpd
+ * does (undocumented there): `fs`, the default, keeps a file per message
+ * and per envelope; `ram` keeps them in memory, lost when the daemon
+ * stops, for tests and measurements.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,10 +24,11 @@ import { parseArgs } from 'node:util';
 import { formatConfig, loadConfig, parseConfig, parseMacroOverride } from '../config/index.ts';
 import { parseTraceFlags, type TraceFlag } from '../log/index.ts';
 import { runDaemon } from '../parent/daemon.ts';
+import { QUEUE_BACKENDS } from '../queue/index.ts';
 import { defaultSpoolDir } from '../parent/spool.ts';
 import { embeddedBanner, embeddedConfig, embeddedPaths, prepareEmbedded } from './embedded-default.ts';
 
-const USAGE = 'usage: smtpd [-dnv] [-D macro=value] [-f file] [-T trace] [--spool dir]';
+const USAGE = 'usage: smtpd [-dnv] [-B queue=backend] [-D macro=value] [-f file] [-T trace] [--spool dir]';
 
 /** Runs the command with its arguments (without the program name); resolves with the exit status. */
 export async function smtpd(argv: string[]): Promise<number> {
@@ -31,6 +37,7 @@ export async function smtpd(argv: string[]): Promise<number> {
     args = parseArgs({
       args: argv,
       options: {
+        B: { type: 'string', short: 'B', multiple: true },
         d: { type: 'boolean', short: 'd' },
         n: { type: 'boolean', short: 'n' },
         v: { type: 'boolean', short: 'v', multiple: true },
@@ -61,6 +68,16 @@ export async function smtpd(argv: string[]): Promise<number> {
     }
     macros[pair[0]] = pair[1];
   }
+  let queueBackend = 'fs';
+  for (const b of values.B ?? []) {
+    const [kind, name = ''] = b.split('=', 2);
+    if (kind !== 'queue' || !(QUEUE_BACKENDS as readonly string[]).includes(name)) {
+      process.stderr.write(`smtpd: -B ${b}: expected queue=NAME, NAME one of ${QUEUE_BACKENDS.join(', ')}\n`);
+      return 1;
+    }
+    queueBackend = name;
+  }
+  if (queueBackend === 'ram') process.stderr.write('smtpd: -B queue=ram: messages are kept in memory only, and lost when smtpd stops\n');
   let trace: Set<TraceFlag>;
   try {
     trace = parseTraceFlags(values.T ?? []);
@@ -92,6 +109,7 @@ export async function smtpd(argv: string[]): Promise<number> {
   const status = await runDaemon({
     config,
     spool: resolve(values.spool ?? (embedded ? embeddedPaths().spool : defaultSpoolDir())),
+    queueBackend,
     foreground,
     verbose: values.v?.length ?? 0,
     trace,

@@ -24,6 +24,8 @@ import { prepareSpool } from './spool.ts';
 export interface DaemonOptions {
   config: Config;
   spool: string;
+  /** The queue backend, by name (`-B queue=NAME`); `fs` by default. */
+  queueBackend?: string;
   /** -d: bare lines on stderr; otherwise maillog lines (still on stderr). */
   foreground: boolean;
   verbose: number;
@@ -124,7 +126,7 @@ class Daemon {
     const child = (name: ProcessName) => children.get(name)!;
     const { config, spool, verbose, trace, foreground } = this.options;
     await Promise.all(PROCESSES.map(({ name }) => child(name).control.request({
-      type: 'proc.init', name, config, spool, verbose, trace: [...trace],
+      type: 'proc.init', name, config, spool, queueBackend: this.options.queueBackend ?? 'fs', verbose, trace: [...trace],
       format: foreground ? 'foreground' : 'maillog', pkis: name === 'smtp' ? this.pkis : [],
     }, { timeoutMs: START_TIMEOUT_MS })));
 

@@ -62,6 +62,7 @@ process.on('disconnect', () => {
 
 let config: Config | undefined;
 let spool = '';
+let queueBackend = 'fs';
 let pkis: PkiMaterial[] = [];
 let role: Role | undefined;
 const links = new Map<ProcessName, Socket>();
@@ -80,7 +81,7 @@ const parent = new Peer({
       'proc.init': (msg) => {
         log.configure({ verbose: msg.verbose, trace: new Set(msg.trace), format: msg.format });
         if (msg.name !== name) throw new Error(`this process is ${name}, not ${msg.name}`);
-        ({ config, spool, pkis } = msg);
+        ({ config, spool, queueBackend, pkis } = msg);
         return { pid: process.pid };
       },
       'proc.link': (msg, handle) => {
@@ -110,7 +111,7 @@ const parent = new Peer({
           return socket;
         };
         const toParent = parent as unknown as RoleContext['parent'];
-        role = await start({ name, log, config, spool, pkis, links, listeners, parent: toParent, takeAgentSocket });
+        role = await start({ name, log, config, spool, queueBackend, pkis, links, listeners, parent: toParent, takeAgentSocket });
         log.debug(`debug: ${name} process ready (pid ${process.pid})`);
         return {};
       },

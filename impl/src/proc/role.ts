@@ -19,6 +19,8 @@ export interface RoleContext {
   config: Config;
   /** The spool directory; only the queue opens it. */
   spool: string;
+  /** The queue's storage, by backend name (`-B queue=NAME`; `fs` by default). */
+  queueBackend: string;
   /** Certificates and keys, for the process that terminates TLS (smtp); empty elsewhere. */
   pkis: readonly PkiMaterial[];
   /** Sockets to peer children (see processes.ts LINKS), by peer name. */

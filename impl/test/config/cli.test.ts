@@ -35,6 +35,12 @@ describe('smtpd -n', { timeout: 30_000 }, () => {
     expect(lines.filter((l) => !l.startsWith('    hint: '))).toHaveLength(7);
   });
 
+  it('refuses a -B that names no queue backend, and says which exist', () => {
+    const r = smtpd('-B', 'queue=nope', '-n', '-f', conf('valid/debian-default.conf'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^smtpd: -B queue=nope: expected queue=NAME, NAME one of fs, ram/);
+  });
+
   it('with -v, prints the configuration in canonical form first', () => {
     const r = smtpd('-n', '-v', '-f', conf('valid/debian-default.conf'));
     expect(r.code).toBe(0);

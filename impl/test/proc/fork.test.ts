@@ -76,7 +76,7 @@ describe('a daemon child (child.ts)', { timeout: 30_000 }, () => {
     started.push({ kill: () => child.process.kill('SIGKILL') });
     const { control } = child;
     const config = emptyConfig();
-    await control.request({ type: 'proc.init', name: 'crypto', config, spool: '/nonexistent', verbose: 0, trace: [], format: 'foreground', pkis: [] });
+    await control.request({ type: 'proc.init', name: 'crypto', config, spool: '/nonexistent', queueBackend: 'fs', verbose: 0, trace: [], format: 'foreground', pkis: [] });
     await control.request({ type: 'proc.start' });
     const pong = await control.request({ type: 'proc.ping' });
     expect(pong).toMatchObject({ name: 'crypto', pid: child.process.pid, title: 'smtpd: crypto' });
@@ -89,7 +89,7 @@ describe('a daemon child (child.ts)', { timeout: 30_000 }, () => {
     const child = new Supervisor(log, () => {}).spawn('lookup');
     started.push({ kill: () => child.process.kill('SIGKILL') });
     await expect(child.control.request({
-      type: 'proc.init', name: 'queue', config: emptyConfig(), spool: '/x', verbose: 0, trace: [], format: 'foreground', pkis: [],
+      type: 'proc.init', name: 'queue', config: emptyConfig(), spool: '/x', queueBackend: 'fs', verbose: 0, trace: [], format: 'foreground', pkis: [],
     })).rejects.toThrow('this process is lookup, not queue');
   });
 });

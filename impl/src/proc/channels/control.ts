@@ -64,6 +64,7 @@ export const controlChannel = channel('control', {
       name: oneOf(PROCESS_NAMES),
       config,
       spool: string,
+      queueBackend: string,
       verbose: number,
       trace: array(oneOf(TRACE_FLAGS)),
       format: oneOf(['foreground', 'maillog']),

@@ -27,7 +27,7 @@ export async function startQueue(ctx: RoleContext): Promise<Role> {
     throw new Error('queue: missing a link to the scheduler, smtp, the dispatcher or lookup');
   }
 
-  const backend = await openQueueBackend('fs', {
+  const backend = await openQueueBackend(ctx.queueBackend, {
     spool: ctx.spool,
     validate: { dispatchers: new Set(config.actions.map((a) => a.name)) },
     log: (line) => log.warn(line),
