@@ -1,7 +1,7 @@
 /**
  * The queue: its types, its backends, and how the queue process opens one.
  *
- * The backend is chosen by name at start-up (`queue backend fs|ram`), as
+ * The backend is chosen by name at start-up (`queue backend fs|log|ram`), as
  * OpenSMTPD's queue_init() chooses one; `trace queue` and `profile queue`
  * wrap it with the recorders of trace.ts.
  */
@@ -9,6 +9,7 @@ import type { QueueBackend } from './backend.ts';
 import type { ValidateOptions } from './envelope-format.ts';
 import { openFsBackend } from './fs-backend.ts';
 import type { QueueLog } from './fs-recover.ts';
+import { openLogBackend } from './log-backend.ts';
 import { RamQueueBackend } from './ram-backend.ts';
 import type { SpoolIo } from './spool-io.ts';
 import { instrumentBackend, type QueueProfile, type TraceSink } from './trace.ts';
@@ -19,7 +20,7 @@ export { formatEnvelopeId, formatMessageId, isEnvelopeId, isMessageId, messageId
 export { QueueProfile, type TraceSink } from './trace.ts';
 export type { QueueLog } from './fs-recover.ts';
 
-export const QUEUE_BACKENDS = ['fs', 'ram'] as const;
+export const QUEUE_BACKENDS = ['fs', 'log', 'ram'] as const;
 export type QueueBackendName = (typeof QUEUE_BACKENDS)[number];
 
 /** Where the spool is when smtpd.conf does not say: OpenSMTPD's as root, a local one otherwise. */
@@ -43,7 +44,7 @@ export function defaultSpool(): string {
 export const QUEUE_THREADPOOL_SIZE = 16;
 
 export interface OpenQueueOptions {
-  /** The spool directory, for `fs`; default defaultSpool(). */
+  /** The spool directory, for `fs` and `log`; default defaultSpool(). */
   spool?: string;
   /** Checks envelopes read back against smtpd.conf (its action names). */
   validate?: ValidateOptions;
@@ -53,27 +54,31 @@ export interface OpenQueueOptions {
   trace?: TraceSink;
   /** `profile queue`: calls and time per operation. */
   profile?: QueueProfile;
-  /** For tests and the benchmark only: the fs backend's durability calls. */
+  /** For tests and the benchmark only: the durability calls of `fs` and `log`. */
   io?: SpoolIo;
 }
 
 /** Opens the queue backend called `name`; throws for a name that is not one. */
 export async function openQueueBackend(name: string, options: OpenQueueOptions = {}): Promise<QueueBackend> {
   let backend: QueueBackend;
+  const onDisk = () => ({
+    spool: options.spool ?? defaultSpool(),
+    ...(options.io && { io: options.io }),
+    ...(options.validate && { validate: options.validate }),
+    ...(options.log && { log: options.log }),
+  });
   switch (name) {
     case 'fs':
-      backend = await openFsBackend({
-        spool: options.spool ?? defaultSpool(),
-        ...(options.io && { io: options.io }),
-        ...(options.validate && { validate: options.validate }),
-        ...(options.log && { log: options.log }),
-      });
+      backend = await openFsBackend(onDisk());
+      break;
+    case 'log':
+      backend = await openLogBackend(onDisk());
       break;
     case 'ram':
       backend = new RamQueueBackend(options.validate);
       break;
     default:
-      throw new Error(`queue: unknown backend "${name}" (expected ${QUEUE_BACKENDS.join(' or ')})`);
+      throw new Error(`queue: unknown backend "${name}" (expected ${QUEUE_BACKENDS.slice(0, -1).join(', ')} or ${QUEUE_BACKENDS.at(-1)})`);
   }
   return instrumentBackend(backend, {
     ...(options.trace && { trace: options.trace }),

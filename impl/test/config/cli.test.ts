@@ -38,7 +38,7 @@ describe('smtpd -n', { timeout: 30_000 }, () => {
   it('refuses a -B that names no queue backend, and says which exist', () => {
     const r = smtpd('-B', 'queue=nope', '-n', '-f', conf('valid/debian-default.conf'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^smtpd: -B queue=nope: expected queue=NAME, NAME one of fs, ram/);
+    expect(r.stderr).toMatch(/^smtpd: -B queue=nope: expected queue=NAME, NAME one of fs, log, ram/);
   });
 
   it('with -v, prints the configuration in canonical form first', () => {

@@ -22,12 +22,13 @@ function loopClient(port: number, prefix: string): { acked: string[]; done: Prom
   return { acked, done: new Promise((resolve) => client.once('exit', () => resolve())) };
 }
 
-describe('a crash loses no message that got 250', { timeout: 120_000 }, () => {
+describe.each(['fs', 'log'] as const)('a crash loses no message that got 250 (queue backend %s)', { timeout: 120_000 }, (backend) => {
   it('SIGKILL to the whole process group while clients send, then a restart: every acknowledged message is queued', async () => {
     const port = await freePort();
     const { dir, conf, spool } = workDir(port);
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const daemon = await startServing(conf, spool);
+    const queue = ['-B', `queue=${backend}`];
+    const daemon = await startServing(conf, spool, queue);
     cleanup.push(() => {
       try {
         process.kill(-daemon.pid, 'SIGKILL');
@@ -48,7 +49,7 @@ describe('a crash loses no message that got 250', { timeout: 120_000 }, () => {
     const acked = clients.flatMap((c) => c.acked);
 
     // The restarted queue purges what was never committed and recovers the rest.
-    const again = await startServing(conf, spool);
+    const again = await startServing(conf, spool, queue);
     cleanup.push(() => {
       try {
         process.kill(-again.pid, 'SIGKILL');
@@ -60,9 +61,9 @@ describe('a crash loses no message that got 250', { timeout: 120_000 }, () => {
     process.kill(again.pid, 'SIGTERM');
     expect(await again.exited).toBe(0);
 
-    const content = committedContent(spool);
+    const content = committedContent(spool, backend === 'fs' ? 'queue' : 'log');
     const lost = acked.filter((token) => !content.includes(`token ${token}\r\n`));
-    console.log(`crash test: ${acked.length} messages acknowledged before the kill, ${recovered} envelopes recovered, ${lost.length} lost`);
+    console.log(`crash test (${backend}): ${acked.length} messages acknowledged before the kill, ${recovered} envelopes recovered, ${lost.length} lost`);
     expect(lost).toEqual([]);
     expect(recovered).toBeGreaterThanOrEqual(acked.length);
   });

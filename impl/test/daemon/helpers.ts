@@ -109,8 +109,12 @@ export function processGroup(pgid: number): { pid: number; user: string; args: s
   });
 }
 
-/** Everything under the spool's queue/ directory, concatenated: what committed messages hold. */
-export function committedContent(spool: string): string {
+/**
+ * Everything under the spool's queue/ directory (the fs backend), or its
+ * log/ directory for the log backend, concatenated: what committed
+ * messages hold.
+ */
+export function committedContent(spool: string, under: 'queue' | 'log' = 'queue'): string {
   const parts: string[] = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
@@ -119,7 +123,7 @@ export function committedContent(spool: string): string {
       else parts.push(readFileSync(path, 'latin1'));
     }
   };
-  walk(join(spool, 'queue'));
+  walk(join(spool, under));
   return parts.join('\n');
 }
 

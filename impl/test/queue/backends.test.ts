@@ -4,9 +4,9 @@ import { openQueueBackend, QueueProfile } from '../../src/queue/index.ts';
 import { messageIdOf } from '../../src/queue/ids.ts';
 import { commitMessage, logSink, readAll, recoverAll, template, tempSpool } from './helpers.ts';
 
-// The same behaviour from both backends: the layers above may swap them.
-describe.each(['fs', 'ram'])('the %s backend', (name) => {
-  let cleanup = () => {};
+// The same behaviour from every backend: the layers above may swap them.
+describe.each(['fs', 'log', 'ram'])('the %s backend', (name) => {
+  let cleanup = async () => {};
   afterEach(() => cleanup());
 
   let spool = '';
@@ -16,14 +16,14 @@ describe.each(['fs', 'ram'])('the %s backend', (name) => {
     const tmp = tempSpool();
     spool = tmp.spool;
     current = await openQueueBackend(name, { spool, log: logSink().log });
-    cleanup = () => {
-      void current?.close();
+    cleanup = async () => {
+      await current?.close(); // log's close() flushes and fdatasyncs: the spool must still be there
       tmp.cleanup();
     };
     return current;
   }
 
-  /** What a restarted queue process sees: fs opens the spool again; ram, having no disk, is the same queue. */
+  /** What a restarted queue process sees: fs and log open the spool again; ram, having no disk, is the same queue. */
   async function restart(): Promise<QueueBackend> {
     if (name === 'ram' || !current) return current!;
     await current.close();
@@ -129,7 +129,7 @@ describe.each(['fs', 'ram'])('the %s backend', (name) => {
 
 describe('choosing a backend', () => {
   it('refuses a name that is not a backend', async () => {
-    await expect(openQueueBackend('sql')).rejects.toThrow(/unknown backend "sql" \(expected fs or ram\)/);
+    await expect(openQueueBackend('sql')).rejects.toThrow(/unknown backend "sql" \(expected fs, log or ram\)/);
   });
 
   it('traces every call with its result and duration, and profiles them', async () => {

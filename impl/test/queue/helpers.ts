@@ -32,14 +32,14 @@ export function tempSpool(): { spool: string; cleanup: () => void } {
  * in a describe block, then call what it returns in a test.
  */
 export function spoolPerTest(): () => string {
-  let cleanup = () => {};
+  let cleanups: (() => void)[] = [];
   afterEach(() => {
-    cleanup();
-    cleanup = () => {};
+    for (const cleanup of cleanups) cleanup();
+    cleanups = [];
   });
   return () => {
     const tmp = tempSpool();
-    cleanup = tmp.cleanup;
+    cleanups.push(tmp.cleanup); // a test may ask for several
     return tmp.spool;
   };
 }
