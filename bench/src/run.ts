@@ -73,7 +73,7 @@ if (perConn.connections > 0) {
 const timeoutMs = Number(args.timeout ?? 10_000);
 const harakaNodes = (args['haraka-nodes'] ?? '0,2').split(',').map(Number);
 /** Our server once per queue backend (`-B queue=NAME`); `fs` is the default and is named plain `ours`. */
-const oursQueues = (args['ours-queue'] ?? 'fs').split(',');
+const oursQueues = (args['ours-queue'] ?? 'fs,log').split(',');
 const wanted = (args.servers ?? 'opensmtpd,haraka,ours').split(',');
 const defs: ServerDef[] = [];
 for (const w of wanted) {

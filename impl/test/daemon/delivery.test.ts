@@ -272,6 +272,26 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
   });
 
+  it('with -B queue=log, mail is delivered, and after a restart the held message is back and the delivered one is not sent again', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
+    let daemon = await startServing(conf, spool, ['-B', 'queue=log']);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
+    expect(swaks(port, 'someone@hold.example').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    await daemon.waitFor(/mda delivery .*to=<someone@hold.example>.*result=TempFail/);
+    expect(existsSync(join(spool, 'queue'))).toBe(false); // the log backend keeps no file per message
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+
+    daemon = await startServing(conf, spool, ['-B', 'queue=log']);
+    running.push(daemon);
+    // Only the held envelope: the delivered one's DELETE reached the log.
+    await daemon.waitFor(/^info: queue: 1 envelope\(s\) in the spool at start-up$/);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(readdirSync(join(dir, 'mail', 'nobody', 'new'))).toHaveLength(1);
+  });
+
   it('a message whose queue ttl runs out is bounced with status 4.4.7 after a last try', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" relay host smtp://127.0.0.1:9 ttl 3s'));
     const daemon = await startServing(conf, spool);
