@@ -15,8 +15,9 @@
  *
  * `-B queue=NAME` picks the queue's storage, as OpenSMTPD 6.8's smtpd
  * does (undocumented there): `fs`, the default, keeps a file per message
- * and per envelope; `ram` keeps them in memory, lost when the daemon
- * stops, for tests and measurements.
+ * and per envelope; `log` appends every change to one file, a
+ * write-ahead log (the chapter "The queue as a log"); `ram` keeps them in
+ * memory, lost when the daemon stops, for tests and measurements.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -50,6 +50,7 @@ export class LogAppender {
     private readonly segmentBytes: number,
   ) {}
 
+  // #region append-batch
   /**
    * Appends a batch of records at the end of the current segment and,
    * unless the batch holds only deletes, makes it durable: one writev
@@ -89,6 +90,7 @@ export class LogAppender {
     records.forEach((r, i) => r.landed?.(placements[i]!));
     return placements;
   }
+  // #endregion append-batch
 
   private async put(batch: Gather, r: LogRecord): Promise<Placement> {
     switch (r.type) {
@@ -146,6 +148,7 @@ class Gather {
     this.bytes = 0;
   }
 
+  // #region stream-commit
   /**
    * Appends a COMMIT whose content is copied from a file in chunks, never
    * whole in memory. The header goes first with a checksum of 0, the
@@ -171,8 +174,10 @@ class Gather {
     pwritevSync(segment.fd, [encodeHeader(COMMIT, length, crc)], offset);
     return { segment, offset, contentOffset: offset };
   }
+  // #endregion stream-commit
 }
 
+// #region abandon-segment
 /** Cuts a segment back to `size` after a failed batch, and makes sure nothing more is appended to it. */
 function abandon(segment: Segment, size: number): void {
   segment.broken = true;
@@ -183,3 +188,4 @@ function abandon(segment: Segment, size: number): void {
     // start-up will find a bad record there, and say so
   }
 }
+// #endregion abandon-segment

@@ -175,6 +175,7 @@ export class LogQueueBackend implements QueueBackend {
     await this.submit([{ type: 'update', id, text, landed: (p) => this.index.moved(id, p.segment) }]);
   }
 
+  // #region delete-envelope
   /**
    * Removes an envelope, and its message with the last one. Nobody waits
    * for the disk, as with the fs backend: the envelope is gone from the
@@ -200,6 +201,7 @@ export class LogQueueBackend implements QueueBackend {
       if (this.pendingDeletes.length > 0) this.submit([]).catch(() => {}); // a failed write of deletes: duplicates at worst
     });
   }
+  // #endregion delete-envelope
 
   async openMessage(id: MessageId): Promise<NodeJS.ReadableStream> {
     const message = this.index.messages.get(id);
@@ -233,6 +235,7 @@ export class LogQueueBackend implements QueueBackend {
     if (!this.compacting && !this.closed && Date.now() >= this.compactPausedUntil) this.compact();
   }
 
+  // #region compaction
   /**
    * Compaction. A segment can go only once nothing live is left in it and
    * every older segment has gone (SegmentList.collect), so one message
@@ -261,6 +264,7 @@ export class LogQueueBackend implements QueueBackend {
         this.tidy();
       });
   }
+  // #endregion compaction
 
   private async copyForward(segment: Segment, msgids: MessageId[]): Promise<void> {
     const records: LogRecord[] = [];

@@ -1,3 +1,4 @@
+// #region record-format
 /**
  * The records of the `log` queue backend, byte for byte.
  *
@@ -29,6 +30,7 @@
  * record, and the content last: the content's place in the segment is
  * known from the header alone, and delivery reads it from there.
  */
+// #endregion record-format
 import { crc32 } from 'node:zlib';
 import { MAX_ENVELOPE_BYTES } from './envelope-format.ts';
 import { isEnvelopeId, isMessageId } from './ids.ts';
@@ -77,6 +79,7 @@ export function decodeHeader(bytes: Uint8Array): RecordHeader {
   return { length: b.readUInt32LE(0), crc: b.readUInt32LE(4), type: b.readUInt8(8) };
 }
 
+// #region record-checksum
 /** The checksum of a record: its type byte, then each piece of its payload in order. */
 export function recordCrc(type: number, pieces: Iterable<Uint8Array>): number {
   let crc = crc32(Uint8Array.of(type));
@@ -94,6 +97,7 @@ export function record(type: RecordType, pieces: Buffer[]): Buffer[] {
   const length = pieces.reduce((n, p) => n + p.length, 0);
   return [encodeHeader(type, length, recordCrc(type, pieces)), ...pieces];
 }
+// #endregion record-checksum
 
 /** The start of a COMMIT's payload: the message id and its envelopes; the content follows. */
 export function encodeCommitHead(msgid: MessageId, envelopes: readonly { id: EnvelopeId; text: string }[]): Buffer {

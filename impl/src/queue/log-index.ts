@@ -41,6 +41,7 @@ export class LogIndex {
     return this.messages.get(messageIdOf(id))?.envelopes.get(id);
   }
 
+  // #region index-commit
   /**
    * A COMMIT: the message with these envelopes, whose record is in
    * `content.segment`. It replaces a message of the same id (at start-up,
@@ -56,6 +57,7 @@ export class LogIndex {
     }
     this.messages.set(msgid, live);
   }
+  // #endregion index-commit
 
   /** A record of this envelope's text (an UPDATE, or a compaction's copy) is now in `segment`. */
   moved(id: EnvelopeId, segment: Segment): void {

@@ -39,6 +39,7 @@ interface BadRecord {
   tail: boolean;
 }
 
+// #region recover-log
 /**
  * Replays the log into `ctx.index`, and returns the envelopes it dropped:
  * the backend appends a DELETE for each, so that they stay dropped and the
@@ -70,6 +71,7 @@ export function recoverLog(ctx: RecoverLogContext): EnvelopeId[] {
   });
   return replay.drop();
 }
+// #endregion recover-log
 
 /** Replays records into the index, and remembers the envelopes it cannot keep. */
 class Replay {
@@ -189,6 +191,7 @@ function scanSegment(segment: Segment, apply: (r: Scanned) => void): BadRecord |
   return undefined;
 }
 
+// #region read-record
 function readRecord(segment: Segment, offset: number): { record: Scanned; next: number } | BadRecord {
   const { fd, size } = segment;
   const bad = (reason: string, end: number): BadRecord => ({ offset, reason, tail: end >= size || zeroFrom(fd, offset, size) });
@@ -203,6 +206,7 @@ function readRecord(segment: Segment, offset: number): { record: Scanned; next: 
   const record = decodeRecord(type, fd, start, length, payload);
   return record ? { record, next: end } : bad('malformed payload', end);
 }
+// #endregion read-record
 
 /** A record whose checksum passed, decoded; undefined if it is not one the backend writes. */
 function decodeRecord(type: RecordType, fd: number, start: number, length: number, payload: Buffer | undefined): Scanned | undefined {

@@ -227,6 +227,7 @@ export class SegmentList {
     return this.all[this.all.length - 1]!;
   }
 
+  // #region new-segment
   /**
    * The segment the next records go to: the current one, or a new one if
    * the current one has grown past `limit` bytes or is broken. Before the
@@ -262,7 +263,9 @@ export class SegmentList {
     await this.dirs.sync(this.layout.log);
     segment.named = true;
   }
+  // #endregion new-segment
 
+  // #region collect-oldest-first
   /**
    * Removes segments nothing needs any more, from the oldest end only, one
    * after the other, each unlink made durable (fsync of log/) before the
@@ -288,6 +291,7 @@ export class SegmentList {
       segment.retire();
     }
   }
+  // #endregion collect-oldest-first
 
   /** Waits for removals in progress, then closes every segment. */
   async close(): Promise<void> {
