@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Spawned } from '../proc.ts';
+import type { RunningServer } from './types.ts';
 
 /** A fresh temporary directory, world-traversable so an unprivileged delivery agent can reach the maildir in it. */
 export function makeTempDir(name: string): string {
@@ -74,4 +76,24 @@ export function privateNamespaceArgs(dir: string, command: string, binds: Array<
     { mode: 0o755 },
   );
   return ['-m', '/bin/sh', script];
+}
+
+/**
+ * What the benchmark knows of a server once startGreeting has it up: it
+ * delivers to DELIVERY_USER's `maildir`, and its process tree is `proc`.
+ */
+export function runningServer(
+  name: string, description: string, port: number, proc: Spawned, where: { dir: string; maildir: string; logFile: string },
+): RunningServer {
+  return {
+    name,
+    description,
+    port,
+    pid: proc.pid,
+    rcpt: `${DELIVERY_USER}@localhost`,
+    maildirNew: join(where.maildir, 'new'),
+    logFile: where.logFile,
+    dir: where.dir,
+    stop: () => proc.stop(),
+  };
 }

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startGreeting } from '../proc.ts';
-import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, shQuote } from './common.ts';
+import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, runningServer, shQuote } from './common.ts';
 import type { RunningServer, ServerDef } from './types.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -69,17 +69,8 @@ export function haraka(nodes: number): ServerDef {
       const logFile = join(dir, 'haraka.log');
       const args = privateNamespaceArgs(dir, [process.execPath, bin, '-c', dir].map(shQuote).join(' '));
       const proc = await startGreeting(args, port, 20_000, { logFile, cwd: dir });
-      return {
-        name,
-        description: `unshare -m (resolv.conf -> 127.0.0.1) node ${bin} -c ${dir} (nodes=${nodes}, plugins: queue_maildir)`,
-        port,
-        pid: proc.pid,
-        rcpt: `${DELIVERY_USER}@localhost`,
-        maildirNew: join(maildir, 'new'),
-        logFile,
-        dir,
-        stop: () => proc.stop(),
-      };
+      const description = `unshare -m (resolv.conf -> 127.0.0.1) node ${bin} -c ${dir} (nodes=${nodes}, plugins: queue_maildir)`;
+      return runningServer(name, description, port, proc, { dir, maildir, logFile });
     },
   };
 }

@@ -12,7 +12,7 @@
 import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startGreeting } from '../proc.ts';
-import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, shQuote, smtpdConf, userIds } from './common.ts';
+import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, runningServer, shQuote, smtpdConf, userIds } from './common.ts';
 import type { RunningServer, ServerDef } from './types.ts';
 
 const SMTPD = process.env.BENCH_OPENSMTPD ?? '/usr/sbin/smtpd';
@@ -35,16 +35,7 @@ export const opensmtpd: ServerDef = {
     const args = privateNamespaceArgs(dir, `${shQuote(SMTPD)} -d ${extra} -f ${shQuote(conf)}`, [[spool, '/var/spool/smtpd']]);
     const logFile = join(dir, 'smtpd.log');
     const proc = await startGreeting(args, port, 15_000, { logFile });
-    return {
-      name: 'opensmtpd',
-      description: `unshare -m (private /var/spool/smtpd, resolv.conf -> 127.0.0.1) ${SMTPD} -d -f ${conf}`,
-      port,
-      pid: proc.pid,
-      rcpt: `${DELIVERY_USER}@localhost`,
-      maildirNew: join(maildir, 'new'),
-      logFile,
-      dir,
-      stop: () => proc.stop(),
-    };
+    const description = `unshare -m (private /var/spool/smtpd, resolv.conf -> 127.0.0.1) ${SMTPD} -d -f ${conf}`;
+    return runningServer('opensmtpd', description, port, proc, { dir, maildir, logFile });
   },
 };

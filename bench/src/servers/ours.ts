@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startGreeting } from '../proc.ts';
-import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, smtpdConf, userIds } from './common.ts';
+import { DELIVERY_USER, makeMaildir, makeTempDir, privateNamespaceArgs, runningServer, smtpdConf, userIds } from './common.ts';
 import type { RunningServer, ServerDef } from './types.ts';
 
 export const DEFAULT_OURS_CMD = 'node impl/bin/smtpd.mjs -d -f CONF --spool DIR';
@@ -39,15 +39,5 @@ async function startOurs(name: string, template: string): Promise<RunningServer>
   const cmd = template.replace(/\b(CONF|DIR|PORT)\b/g, (t) => (t === 'CONF' ? conf : t === 'DIR' ? spool : String(port)));
   const logFile = join(dir, 'smtpd.log');
   const proc = await startGreeting(privateNamespaceArgs(dir, cmd), port, 20_000, { logFile, cwd: repoRoot });
-  return {
-    name,
-    description: `unshare -m (resolv.conf -> 127.0.0.1) ${cmd} (cwd ${repoRoot})`,
-    port,
-    pid: proc.pid,
-    rcpt: `${DELIVERY_USER}@localhost`,
-    maildirNew: join(maildir, 'new'),
-    logFile,
-    dir,
-    stop: () => proc.stop(),
-  };
+  return runningServer(name, `unshare -m (resolv.conf -> 127.0.0.1) ${cmd} (cwd ${repoRoot})`, port, proc, { dir, maildir, logFile });
 }
