@@ -26,6 +26,11 @@ export interface LoadOptions {
   /** Size of each message as sent, before dot-stuffing and the final ".". */
   messageBytes: number;
   helo: string;
+  /**
+   * Written into every message as `X-Bench-Load: <tag>`, so that the
+   * files of this load can be told from late deliveries of an earlier one.
+   */
+  tag?: string;
   /** Called with the number of 250s to DATA so far, about every `progressMs`. */
   onProgress?: (accepted: number) => void;
   progressMs?: number;
@@ -171,8 +176,11 @@ class Conn {
   }
 }
 
+/** The header that carries LoadOptions.tag. */
+export const LOAD_TAG_HEADER = 'X-Bench-Load';
+
 /** Builds message `n` of session `s`: headers + a body padded to exactly `bytes` (CRLF lines, none starting with "."). */
-export function buildMessage(opts: Pick<LoadOptions, 'from' | 'rcpt' | 'messageBytes'>, s: number, n: number): string {
+export function buildMessage(opts: Pick<LoadOptions, 'from' | 'rcpt' | 'messageBytes' | 'tag'>, s: number, n: number): string {
   const id = `${String(s).padStart(6, '0')}.${String(n).padStart(6, '0')}`;
   const head =
     `From: <${opts.from}>\r\n` +
@@ -182,6 +190,7 @@ export function buildMessage(opts: Pick<LoadOptions, 'from' | 'rcpt' | 'messageB
     `Date: ${new Date(0).toUTCString().replace('GMT', '+0000')}\r\n` +
     `MIME-Version: 1.0\r\n` +
     `Content-Type: text/plain; charset=us-ascii\r\n` +
+    (opts.tag === undefined ? '' : `${LOAD_TAG_HEADER}: ${opts.tag}\r\n`) +
     `\r\n`;
   const line = 'The quick brown fox jumps over the lazy dog, a benchmark body line.\r\n';
   let body = '';

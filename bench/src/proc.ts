@@ -5,9 +5,10 @@
  * counting a maildir.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
+import { LOAD_TAG_HEADER } from './load-client.ts';
 
 /** Clock ticks per second for /proc/<pid>/stat times. */
 export const CLK_TCK: number = (() => {
@@ -293,16 +294,69 @@ export function emptyDir(dir: string): void {
 }
 
 /** The newest ctime (ms since the epoch) of the files in a directory; -Infinity when empty. */
-export function lastChangeMs(dir: string): number {
-  let last = -Infinity;
-  for (const name of readdirSync(dir)) {
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/**
+ * The files of one load in a maildir's new/: those whose header section
+ * says `X-Bench-Load: <tag>`. A server that fell behind may still be
+ * delivering the previous load while the next one runs; its late files
+ * must not count for the wrong load. Each file is read once (its first
+ * 4 KiB), when it is first seen.
+ */
+export class LoadFiles {
+  private readonly seen = new Map<string, boolean>();
+
+  constructor(private readonly dir: string, private readonly tag: string) {}
+
+  count(): number {
+    let mine = 0;
+    for (const name of readdirSync(this.dir)) {
+      let ours = this.seen.get(name);
+      if (ours === undefined) {
+        ours = this.carriesTag(join(this.dir, name));
+        this.seen.set(name, ours);
+      }
+      if (ours) mine++;
+    }
+    return mine;
+  }
+
+  /** The newest change time among this load's files (their rename into new/). */
+  lastChangeMs(): number {
+    let last = -Infinity;
+    for (const [name, ours] of this.seen) {
+      if (!ours) continue;
+      try {
+        last = Math.max(last, statSync(join(this.dir, name)).ctimeMs);
+      } catch {
+        // vanished
+      }
+    }
+    return last;
+  }
+
+  private carriesTag(path: string): boolean {
+    const buf = Buffer.alloc(4096);
+    let fd: number;
     try {
-      last = Math.max(last, statSync(join(dir, name)).ctimeMs);
+      fd = openSync(path, 'r');
     } catch {
-      // vanished
+      return false;
+    }
+    try {
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      // The header section, each line with its end (CRLF as sent, LF in a
+      // Maildir written by a Unix MDA); the tag header is the last one.
+      const text = buf.toString('latin1', 0, n);
+      const blank = text.search(/\r?\n\r?\n/);
+      const head = blank < 0 ? text : text.slice(0, blank + 1);
+      return new RegExp(`\n${LOAD_TAG_HEADER}: ${escapeRegExp(this.tag)}\r?\n`).test(`\n${head}\n`);
+    } finally {
+      closeSync(fd);
     }
   }
-  return last;
 }
 
 /**

@@ -13,7 +13,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { percentile, runLoad, type LoadOptions, type LoadResult } from './load-client.ts';
-import { countFiles, lastChangeMs, lastLogLine, moveToCur, sleep, treeCpuMs } from './proc.ts';
+import { countFiles, lastLogLine, LoadFiles, moveToCur, sleep, treeCpuMs } from './proc.ts';
 import { haraka } from './servers/haraka.ts';
 import { opensmtpd } from './servers/opensmtpd.ts';
 import { oursWith } from './servers/ours.ts';
@@ -153,15 +153,15 @@ async function probe(srv: RunningServer): Promise<'delivered' | 'accepted'> {
 }
 
 /** Waits until `target` files are in new/ (or progress stalls); returns the time the count was reached and the count. */
-async function drain(dir: string, target: number): Promise<{ atMs: number; count: number }> {
+async function drain(files: { count(): number }, target: number): Promise<{ atMs: number; count: number }> {
   const start = performance.now();
-  let count = countFiles(dir);
+  let count = files.count();
   let lastChange = start;
   while (count < target) {
     const now = performance.now();
     if (now - start > DRAIN_MAX_MS || now - lastChange > DRAIN_STALL_MS) break;
     await sleep(20);
-    const c = countFiles(dir);
+    const c = files.count();
     if (c !== count) {
       count = c;
       lastChange = performance.now();
@@ -176,9 +176,11 @@ async function measure(srv: RunningServer, mode: 'delivered' | 'accepted', spec:
   let lastPrint = 0;
   const planned = spec.opts.mode === 'sessions' ? spec.opts.concurrency * spec.opts.messagesPerSession : spec.opts.connections;
   const cpu0 = treeCpuMs(srv.pid);
+  const tag = `${srv.name} ${spec.label} ${Date.now()}`;
   const r: LoadResult = await runLoad({
     port: srv.port,
     rcpt: srv.rcpt,
+    tag,
     pipelining: args.pipelining ?? false,
     timeoutMs,
     ...spec.opts,
@@ -196,12 +198,16 @@ async function measure(srv: RunningServer, mode: 'delivered' | 'accepted', spec:
   let endMs = r.lastAcceptMs;
   let cpu1: number;
   if (mode === 'delivered') {
-    const d = await drain(srv.maildirNew, r.accepted);
+    // Only this load's files count: a server that fell behind may still be
+    // delivering the previous load (they carry another X-Bench-Load).
+    const mine = new LoadFiles(srv.maildirNew, tag);
+    const d = await drain(mine, r.accepted);
     cpu1 = treeCpuMs(srv.pid);
     done = d.count;
-    // The last delivery is the newest ctime in new/ (set by the rename into new/),
-    // so time spent waiting on stalled sessions does not count as delivery time.
-    const last = lastChangeMs(srv.maildirNew);
+    // The last delivery is the newest ctime of this load's files in new/ (set by
+    // the rename into new/), so time spent waiting on stalled sessions does not
+    // count as delivery time.
+    const last = mine.lastChangeMs();
     if (Number.isFinite(last)) endMs = Math.max(endMs, last - performance.timeOrigin);
   } else {
     cpu1 = treeCpuMs(srv.pid);
@@ -255,7 +261,8 @@ async function benchServer(def: ServerDef): Promise<void> {
     // JavaScript is measured with its hot code compiled, as it runs in
     // production, not while V8 is still optimizing it.
     const warm = await runLoad({ port: srv.port, rcpt: srv.rcpt, concurrency: WARM_SESSIONS, messagesPerSession: WARM_MESSAGES, timeoutMs });
-    if (mode === 'delivered') await drain(srv.maildirNew, 1 + warm.accepted);
+    const newDir = srv.maildirNew;
+    if (mode === 'delivered') await drain({ count: () => countFiles(newDir) }, 1 + warm.accepted);
     for (const spec of loads) {
       rows.push(await measure(srv, mode, spec));
       await sleep(300);
