@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Envelope, EnvelopeId, MessageId } from '../../src/queue/types.ts';
+import type { EnvelopeId, MessageId } from '../../src/queue/types.ts';
+import { testEnvelope } from '../envelopes.ts';
 import { entryOf, schedulerOptions } from '../../src/scheduler/options.ts';
 import { RamQueue } from '../../src/scheduler/ramqueue.ts';
 import { parseOk } from '../config/helpers.ts';
@@ -36,19 +37,13 @@ describe('schedulerOptions', () => {
 });
 
 describe('entryOf', () => {
-  const envelope: Envelope = {
+  const envelope = testEnvelope({
     id: 0x0a1b2c3d00000001n as EnvelopeId,
     messageId: 0x0a1b2c3d as MessageId,
-    sender: { user: 'alice', domain: 'example.org' },
-    recipient: { user: 'bob', domain: 'example.net' },
-    originalRecipient: { user: 'bob', domain: 'example.net' },
     dispatcher: 'out',
-    origin: { clientAddress: '192.0.2.1', helo: 'mail.example.org' },
-    createdAt: 1_700_000_000,
-    expiresAt: 1_700_345_600,
     attempts: 2,
     lastTryAt: 1_700_000_500,
-  };
+  });
 
   it('keeps what the scheduler needs, and can be scheduled', () => {
     const e = entryOf(envelope);
