@@ -130,6 +130,32 @@ export function splitOriginal(message: Buffer): OriginalMessage {
   return { headers: message.subarray(0, end), size: message.length, full: message };
 }
 
+/**
+ * Reads a stored message for a report, once, holding no more of it than
+ * the report can use: the header section always, the whole message only
+ * while it is at most `wholeUpTo` octets (pass -1 when the report returns
+ * headers only: a delay warning, a success report, RET=HDRS). The size is
+ * counted to the end either way. So a 30 MB message costs its header
+ * section in memory, not 30 MB, whatever the report.
+ */
+export async function readOriginal(stream: AsyncIterable<Buffer | string>, wholeUpTo: number): Promise<OriginalMessage> {
+  const kept: Buffer[] = [];
+  let size = 0;
+  let headers: Buffer | undefined;
+  for await (const piece of stream) {
+    const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    size += chunk.length;
+    if (headers === undefined || size <= wholeUpTo) kept.push(chunk);
+    if (headers === undefined) {
+      const sofar = Buffer.concat(kept);
+      const split = splitOriginal(sofar);
+      if (split.headers.length < sofar.length || sofar.subarray(0, 2).equals(Buffer.from('\r\n'))) headers = split.headers;
+    }
+  }
+  if (size <= wholeUpTo) return splitOriginal(Buffer.concat(kept, size));
+  return { headers: headers ?? Buffer.concat(kept), size };
+}
+
 /** The Subject's last word, for the person who sees only the list of their mail. */
 const SUBJECT: Record<ReportAction, string> = { failed: 'error', delayed: 'delay', delivered: 'success' };
 

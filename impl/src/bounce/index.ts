@@ -4,7 +4,7 @@
  * that tells them (dsn.ts).
  */
 export {
-  buildBounce, RETURN_FULL_MAX, returnsWholeMessage, splitOriginal,
+  buildBounce, readOriginal, RETURN_FULL_MAX, returnsWholeMessage, splitOriginal,
   type BounceInput, type BounceRecipient, type OriginalMessage, type ReportAction,
 } from './dsn.ts';
 export { dsnAllows, shouldBounce, shouldReportSuccess, shouldWarn, whyNoNotice, type NoticeKind } from './policy.ts';

@@ -10,7 +10,7 @@
  */
 import type { Config } from '../config/index.ts';
 import {
-  buildBounce, EXPIRED_STATUS, shouldBounce, shouldReportSuccess, shouldWarn, splitOriginal, whyNoNotice,
+  buildBounce, EXPIRED_STATUS, readOriginal, RETURN_FULL_MAX, returnsWholeMessage, shouldBounce, shouldReportSuccess, shouldWarn, whyNoNotice,
   type BounceRecipient, type ReportAction,
 } from '../bounce/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -204,7 +204,9 @@ export class QueueDelivery {
     const first = envelopes[0]!;
     const sender = first.sender!;
     const senderText = `${sender.user}@${sender.domain}`;
-    const original = splitOriginal(await readAll(await backend.openMessage(first.messageId)));
+    const ret = first.dsn?.ret;
+    const wholeUpTo = returnsWholeMessage({ action, ...(ret !== undefined && { ret }) }, 0) ? RETURN_FULL_MAX : -1;
+    const original = await readOriginal(await backend.openMessage(first.messageId) as AsyncIterable<Buffer | string>, wholeUpTo);
     const now = seconds();
     const bytes = buildBounce({
       action,
@@ -263,10 +265,4 @@ function byMessage(envelopes: Envelope[]): Envelope[][] {
     groups.set(e.messageId, group);
   }
   return [...groups.values()];
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const piece of stream as AsyncIterable<Buffer | string>) parts.push(typeof piece === 'string' ? Buffer.from(piece) : piece);
-  return Buffer.concat(parts);
 }

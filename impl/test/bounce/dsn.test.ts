@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  buildBounce, RETURN_FULL_MAX, splitOriginal, type BounceInput, type BounceRecipient,
+  buildBounce, readOriginal, RETURN_FULL_MAX, splitOriginal, type BounceInput, type BounceRecipient,
 } from '../../src/bounce/dsn.ts';
 import { EXPIRED_STATUS } from '../../src/bounce/status.ts';
 import { messageDate } from '../../src/smtp/received.ts';
@@ -361,5 +361,25 @@ describe('splitOriginal', () => {
     const o = splitOriginal(Buffer.from(message));
     expect(o.headers.toString()).toBe(headers);
     expect(o.size).toBe(message.length);
+  });
+});
+
+describe('readOriginal', () => {
+  const message = Buffer.from('Subject: hi\r\nFrom: a@example.org\r\n\r\nbody line\r\n' + 'x'.repeat(500) + '\r\n');
+  /** The message in pieces of `n` octets, so that the empty line falls across them. */
+  async function* pieces(n: number) {
+    for (let i = 0; i < message.length; i += n) yield message.subarray(i, i + n);
+  }
+
+  it('gives what splitOriginal gives when the whole message is wanted and small enough', async () => {
+    for (const n of [1, 3, 7, 1000]) expect(await readOriginal(pieces(n), 10_000)).toEqual(splitOriginal(message));
+  });
+
+  it('keeps only the header section, and still counts the size, past the limit or when headers only are wanted', async () => {
+    for (const limit of [-1, 100]) {
+      for (const n of [1, 5, 64]) {
+        expect(await readOriginal(pieces(n), limit)).toEqual({ headers: splitOriginal(message).headers, size: message.length });
+      }
+    }
   });
 });
