@@ -68,6 +68,21 @@ export function serveMessagePath(options: MessagePathOptions): Peer<typeof queue
     });
   };
 
+  /** A new message for smtp to fill, remembered with an empty chain of writes. */
+  const create = async (): Promise<number> => {
+    const message = await backend.createMessage();
+    receiving.set(message.id, { message, written: Promise.resolve() });
+    log.trace('queue', `queue: message ${hex(message.id)} created`);
+    return message.id;
+  };
+
+  const abort = async (msgid: number): Promise<void> => {
+    const entry = find(msgid);
+    receiving.delete(msgid);
+    await entry.written;
+    await entry.message.abort();
+  };
+
   return new Peer({
     self: 'queue',
     peer: 'smtp',
@@ -83,30 +98,31 @@ export function serveMessagePath(options: MessagePathOptions): Peer<typeof queue
     serves: {
       channel: queueChannel,
       handlers: {
-        'queue.message.create': async () => {
-          const message = await backend.createMessage();
-          receiving.set(message.id, { message, written: Promise.resolve() });
-          log.trace('queue', `queue: message ${hex(message.id)} created`);
-          return { msgid: message.id };
-        },
-        'queue.message.commit': async ({ msgid, envelopes }) => {
+        'queue.message.create': async () => ({ msgid: await create() }),
+        'queue.message.commit': async ({ msgid, envelopes, spare }) => {
           const entry = find(msgid);
-          await entry.written;
-          receiving.delete(msgid);
-          if (entry.failed) {
-            await entry.message.abort().catch(() => {});
-            throw entry.failed;
+          // The spare is created while the commit waits for the disk.
+          const next = spare ? create() : undefined;
+          next?.catch(() => {});
+          try {
+            await entry.written;
+            receiving.delete(msgid);
+            if (entry.failed) {
+              await entry.message.abort().catch(() => {});
+              throw entry.failed;
+            }
+            const committed = await entry.message.commit(envelopes);
+            log.trace('queue', `queue: message ${hex(msgid)} committed with ${committed.length} envelope(s)`);
+            options.committed?.(committed);
+            return { envelopes: committed.map(toWire), ...(next && { spare: await next.catch(() => undefined) }) };
+          } catch (err) {
+            // The commit failed: smtp will not learn of the spare, so it goes.
+            void next?.then((id) => abort(id), () => {});
+            throw err;
           }
-          const committed = await entry.message.commit(envelopes);
-          log.trace('queue', `queue: message ${hex(msgid)} committed with ${committed.length} envelope(s)`);
-          options.committed?.(committed);
-          return { envelopes: committed.map(toWire) };
         },
         'queue.message.abort': async ({ msgid }) => {
-          const entry = find(msgid);
-          receiving.delete(msgid);
-          await entry.written;
-          await entry.message.abort();
+          await abort(msgid);
           return {};
         },
       },

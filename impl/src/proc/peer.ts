@@ -109,7 +109,7 @@ export class Peer<In extends Calls = NoCalls, Out extends Calls = NoCalls> {
   /** Sends a request that wants no answer (id 0): a notice. */
   notify(msg: RequestOf<Out>, handle?: Server | Socket): void {
     if (this.closedReason !== undefined) return;
-    this.trace('->', msg.type);
+    this.trace('->', `${msg.type} (notice)`);
     this.options.transport.send({ kind: 'request', id: 0, msg }, handle);
   }
 

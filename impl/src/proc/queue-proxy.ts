@@ -25,35 +25,69 @@ const COMMIT_TIMEOUT_MS = 120_000;
 /** How many messages smtp keeps created ahead of need (see createMessage). */
 export const SPARE_MESSAGES = 2;
 
+/** The most spares smtp keeps: past this, a commit asks for no replacement. */
+export const MAX_SPARES = 32;
+
 export class RemoteQueue implements QueueBackend {
   readonly name = 'remote';
   /** Messages the queue has created (or is creating) for DATAs to come. */
   private readonly spares: Promise<MessageId>[] = [];
+  /** Messages handed out whose commit will bring back a replacement. */
+  private outstanding = 0;
 
   constructor(private readonly queue: Peer<Record<never, never>, QueueCalls>) {}
 
+  // #region spare-messages
   /**
    * A message for a DATA. Asking the queue costs a round trip, and an
-   * open(2) there, while the client waits for its 354; so smtp asks ahead
-   * of need and keeps SPARE_MESSAGES ready, and replaces each one taken at
-   * once. The first DATA after start-up waits; the next ones find a
-   * message ready. A spare never used costs an empty file in incoming/,
-   * which the queue removes when smtp's channel closes, or start-up
-   * purges with everything else never committed. A spare whose creation
-   * failed is not handed out: a fresh request is made, and its failure,
-   * if it fails too, is the caller's.
+   * open(2) there, while the client waits for its 354; so smtp keeps
+   * messages created ahead of need. Each one taken is replaced by the
+   * commit that ends it: the commit asks for a spare, and the queue
+   * creates it while the commit waits for the disk and gives its id in
+   * the answer. Once running, a session sends no `queue.message.create`
+   * at all: two crossings fewer per message. Only when there are fewer
+   * than SPARE_MESSAGES, counting the replacements on their way, does
+   * smtp ask for more; when a DATA finds none ready (more sessions at
+   * DATA than spares), it waits for one of its own, and the commit's
+   * replacement leaves one more spare for next time, so the spares grow
+   * to the number of DATAs under way, up to MAX_SPARES.
+   *
+   * A spare never used costs an empty file in incoming/, which the
+   * queue removes when smtp's channel closes, or start-up purges with
+   * everything else never committed. A spare whose creation failed is
+   * not handed out: a fresh request is made, and its failure, if it
+   * fails too, is the caller's.
    */
   async createMessage(): Promise<IncomingMessage> {
     const spare = this.spares.shift();
-    while (this.spares.length < SPARE_MESSAGES) this.spares.push(this.create());
+    this.outstanding++;
+    this.topUp();
     let msgid: MessageId;
     try {
       msgid = await (spare ?? this.create());
     } catch (err) {
-      if (!spare) throw err;
-      msgid = await this.create();
+      if (!spare) return this.released(err);
+      msgid = await this.create().catch((e: unknown) => this.released(e));
     }
-    return new RemoteMessage(this.queue, msgid);
+    return new RemoteMessage(this.queue, msgid, {
+      wantsSpare: () => this.spares.length < MAX_SPARES,
+      ended: (next) => {
+        this.outstanding--;
+        if (next !== undefined) this.spares.push(Promise.resolve(next as MessageId));
+        this.topUp();
+      },
+    });
+  }
+  // #endregion spare-messages
+
+  private topUp(): void {
+    while (this.spares.length + this.outstanding < SPARE_MESSAGES) this.spares.push(this.create());
+  }
+
+  /** A message that could not be created is not outstanding: throws `err`. */
+  private released(err: unknown): never {
+    this.outstanding--;
+    throw err;
   }
 
   private create(): Promise<MessageId> {
@@ -91,6 +125,14 @@ export class RemoteQueue implements QueueBackend {
   }
 }
 
+/** What a message tells the RemoteQueue that handed it out. */
+interface SpareKeeper {
+  /** Should the commit ask for a replacement? */
+  wantsSpare(): boolean;
+  /** The message is committed or aborted (or failed to be); `next` is the replacement the commit brought. */
+  ended(next: number | undefined): void;
+}
+
 function refused(what: string): Error {
   return new Error(`queue: ${what} is not available to the smtp process`);
 }
@@ -109,9 +151,12 @@ function refused(what: string): Error {
  * handing it to write(): the socket may still be sending it.
  */
 class RemoteMessage implements IncomingMessage {
+  private done = false;
+
   constructor(
     private readonly queue: Peer<Record<never, never>, QueueCalls>,
     readonly id: MessageId,
+    private readonly spares: SpareKeeper,
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -123,15 +168,31 @@ class RemoteMessage implements IncomingMessage {
   }
 
   async commit(envelopes: EnvelopeDraft[]): Promise<Envelope[]> {
-    const answer = await this.queue.request(
-      { type: 'queue.message.commit', msgid: this.id, envelopes },
-      { timeoutMs: COMMIT_TIMEOUT_MS },
-    );
-    return answer.envelopes.map(fromWire);
+    let next: number | undefined;
+    try {
+      const answer = await this.queue.request(
+        { type: 'queue.message.commit', msgid: this.id, envelopes, ...(this.spares.wantsSpare() && { spare: 'yes' as const }) },
+        { timeoutMs: COMMIT_TIMEOUT_MS },
+      );
+      next = answer.spare;
+      return answer.envelopes.map(fromWire);
+    } finally {
+      this.end(next);
+    }
   }
 
   async abort(): Promise<void> {
-    await this.queue.request({ type: 'queue.message.abort', msgid: this.id });
+    try {
+      await this.queue.request({ type: 'queue.message.abort', msgid: this.id });
+    } finally {
+      this.end(undefined);
+    }
+  }
+
+  private end(next: number | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    this.spares.ended(next);
   }
 }
 // #endregion remote-message

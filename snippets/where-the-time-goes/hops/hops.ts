@@ -39,10 +39,12 @@ process.on('exit', () => {
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(1));
 
-/** `imsg: smtp -> queue: queue.message.create`: a request, as its sender logs it. */
+/** `imsg: smtp -> queue: queue.message.commit`: a request, as its sender logs it. */
 const REQUEST = /^imsg: (.+) -> (.+): (\S+)$/;
-/** `imsg: smtp <- queue: queue.message.create (answer)`: its answer, as the sender logs it. */
+/** `imsg: smtp <- queue: queue.message.commit (answer)`: its answer, as the sender logs it. */
 const ANSWER = /^imsg: (.+) <- (.+): (\S+) \(answer\)$/;
+/** `imsg: queue -> scheduler: scheduler.envelopes.add (notice)`: a request that wants no answer. */
+const NOTICE = /^imsg: (.+) -> (.+): (\S+) \(notice\)$/;
 const deliveries = () => log.filter((l) => / mda delivery .* result=Ok /.test(l)).length;
 /** True when every request logged so far has had its answer: nothing is on its way. */
 const settled = () => log.filter((l) => REQUEST.test(l)).length === log.filter((l) => ANSWER.test(l)).length;
@@ -53,9 +55,10 @@ let replies = 0; // how many replies the client has waited for
 const smtp = await session();
 await smtp.say('EHLO client.example.org');
 
-// The warm-up: the first DATA makes smtp ask the queue for three message
-// ids (one now, two spares for the DATAs to come), and the first delivery
-// starts the agent. Neither happens again for the next messages.
+// The warm-up: the first DATA makes smtp ask the queue for two message
+// ids (one now, one spare for the next DATA), and the first delivery
+// starts the agent. Neither happens again for the next messages: each
+// commit's answer brings the id the next DATA will use.
 await smtp.send(1);
 await waitUntil('the warm-up delivered', () => deliveries() === 1 && settled());
 const start = log.length;
@@ -75,14 +78,17 @@ console.log(`${readdirSync(join(mail, 'nobody', 'new')).length} messages in Mail
 const first = new Map<string, number>();
 const next = new Map<string, number>();
 let requests = 0;
+let notices = 0;
 let answers = 0;
 log.slice(up, end).forEach((line, i) => {
   const measured = up + i >= start;
-  if (REQUEST.test(line)) {
+  const notice = NOTICE.test(line);
+  if (notice || REQUEST.test(line)) {
     for (const counts of [first, next]) if (!counts.has(line)) counts.set(line, 0);
     const counts = measured ? next : first;
     counts.set(line, counts.get(line)! + 1);
-    if (measured) requests++;
+    if (measured && notice) notices++;
+    else if (measured) requests++;
   }
   if (measured && ANSWER.test(line)) answers++;
 });
@@ -91,8 +97,8 @@ console.log(`  first  next ${MESSAGES}  per message  request`);
 for (const [line, n] of next) {
   console.log(`  ${String(first.get(line)).padStart(5)}  ${String(n).padStart(7)}  ${String(n / MESSAGES).padStart(11)}  ${line}`);
 }
-console.log(`\nper message, after the first: ${requests / MESSAGES} requests and ${answers / MESSAGES} answers crossed a process`);
-console.log(`boundary, ${(requests + answers) / MESSAGES} in all; the client waited for ${waitedFor / MESSAGES} replies (MAIL, RCPT, DATA, the dot)`);
+console.log(`\nper message, after the first: ${requests / MESSAGES} requests, ${answers / MESSAGES} answers and ${notices / MESSAGES} notice crossed a`);
+console.log(`process boundary, ${(requests + answers + notices) / MESSAGES} in all; the client waited for ${waitedFor / MESSAGES} replies (MAIL, RCPT, DATA, the dot)`);
 
 /** Waits until `ready()` is true; gives up after 20 s, or as soon as smtpd is gone. */
 async function waitUntil(what: string, ready: () => boolean): Promise<void> {

@@ -70,9 +70,12 @@ const MAX_RECIPIENTS = 1000;
 
 export const queueChannel = channel('queue', {
   'queue.message.create': { request: object({}), response: object({ msgid: uint32 }) },
+  // `spare: 'yes'` asks the queue to create the next message along with
+  // this commit and to give its id in the answer: smtp's next DATA then
+  // needs no `queue.message.create` of its own (see queue-proxy.ts).
   'queue.message.commit': {
-    request: object({ msgid: uint32, envelopes: array(envelopeDraft, MAX_RECIPIENTS) }),
-    response: object({ envelopes: array(wireEnvelope, MAX_RECIPIENTS) }),
+    request: object({ msgid: uint32, envelopes: array(envelopeDraft, MAX_RECIPIENTS), spare: optional(oneOf(['yes'])) }),
+    response: object({ envelopes: array(wireEnvelope, MAX_RECIPIENTS), spare: optional(uint32) }),
   },
   'queue.message.abort': { request: object({ msgid: uint32 }), response: object({}) },
 });

@@ -56,14 +56,17 @@ export async function startQueue(ctx: RoleContext): Promise<Role> {
     scheduler.request({ type: 'scheduler.envelopes.add', envelopes: envelopes.map(entryOf) });
   // Envelopes committed during one turn of the event loop (a group commit
   // resolves many messages at once) are told to the scheduler together,
-  // in one request, at the end of the turn.
+  // in one notice, at the end of the turn. A notice has no answer: the
+  // queue has nothing to do with one (the envelopes are on disk already,
+  // and a scheduler that died takes the daemon down), and an answer
+  // would wake the queue once more per commit for nothing.
   let toSchedule: Envelope[] = [];
   const scheduleLater = (envelopes: Envelope[]) => {
     if (toSchedule.length === 0) {
       setImmediate(() => {
         const batch = toSchedule;
         toSchedule = [];
-        schedule(batch).catch((err: Error) => log.warn(`warn: queue: cannot reach the scheduler: ${err.message}`));
+        scheduler.notify({ type: 'scheduler.envelopes.add', envelopes: batch.map(entryOf) });
       });
     }
     toSchedule.push(...envelopes);
