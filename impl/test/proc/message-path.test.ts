@@ -67,6 +67,34 @@ describe('the message path: a QueueBackend in another process', () => {
     await expect(message.commit([draft])).rejects.toThrow(/no message [0-9a-f]{8} being received/);
   });
 
+  it('creates the next message along with a commit that asks for one, and drops it if the commit fails', async () => {
+    const { peer, backend } = await connected();
+    const made: { id: number; aborted: boolean }[] = [];
+    const create = backend.createMessage.bind(backend);
+    let failCommits = false;
+    backend.createMessage = async () => {
+      const message = await create();
+      const entry = { id: message.id, aborted: false };
+      made.push(entry);
+      const abort = message.abort.bind(message);
+      const commit = message.commit.bind(message);
+      message.abort = () => ((entry.aborted = true), abort());
+      message.commit = (drafts) => (failCommits ? Promise.reject(new Error('disk full')) : commit(drafts));
+      return message;
+    };
+    const { msgid } = await peer.request({ type: 'queue.message.create' });
+    const answer = await peer.request({ type: 'queue.message.commit', msgid, envelopes: [draft], spare: 'yes' });
+    expect(answer.spare).toBe(made[1]?.id);
+    failCommits = true;
+    await expect(peer.request({ type: 'queue.message.commit', msgid: answer.spare!, envelopes: [draft], spare: 'yes' }))
+      .rejects.toThrow('disk full');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(made).toHaveLength(3);
+    expect(made[2]?.aborted).toBe(true); // the spare nobody will hear of
+    await expect(peer.request({ type: 'queue.message.commit', msgid: made[2]!.id, envelopes: [draft] }))
+      .rejects.toThrow(/no message [0-9a-f]{8} being received/);
+  });
+
   it('refuses content for a message that smtp did not create on this channel', async () => {
     const { peer, lines } = await connected();
     peer.transport.sendChunk(0x12345678, Buffer.from('forged'));
