@@ -46,6 +46,7 @@ function challenge(s: Session, text: string): void {
   s.reply(R.authChallenge(text));
 }
 
+// #region auth-exchange
 /**
  * One response of the exchange. PLAIN sends `authzid NUL user NUL
  * password` at once (the authorization identity is ignored, as in
@@ -95,6 +96,7 @@ async function verify(s: Session, user: string, password: string): Promise<void>
   s.log(`authentication user=${visibleUser(user)} result=ok`);
   s.reply(R.authOk);
 }
+// #endregion auth-exchange
 
 function visibleUser(user: string): string {
   return user.replace(/[^\x21-\x7e]/g, '?');

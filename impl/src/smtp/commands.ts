@@ -71,6 +71,7 @@ function ehloReply(s: Session): Reply {
   return { code: 250, lines };
 }
 
+// #region offers
 /** STARTTLS is offered on `tls` and `tls-require` listeners, when there are certificates. */
 export function offersTls(s: Session): boolean {
   return (s.listener.tls === 'starttls' || s.listener.tls === 'tls-require') && s.ctx.tls !== undefined;
@@ -81,6 +82,7 @@ export function offersAuth(s: Session): boolean {
   return s.listener.auth !== undefined && s.state.authUser === undefined &&
     (s.state.tls !== undefined || s.listener.authPlaintext === true);
 }
+// #endregion offers
 
 async function startTls(s: Session, args: string): Promise<void> {
   if (s.state.helo === undefined || s.tx) return s.reply(R.badSequence);
