@@ -6,6 +6,9 @@
  * - A table stored in a file (`file:`, `db:`, `regex:`, or a bare path)
  *   must be readable, and a text table must be a list or a mapping of the
  *   shape its uses need. OpenSMTPD 6.8 reads them too, and refuses the file.
+ *   A `db:` file must be one this server's makemap wrote (its header gives
+ *   the shape), and every pattern of a `regex:` table must compile: the
+ *   daemon would refuse to start on either, so the check says so first.
  * - A pki's certificate and a ca's certificate must be readable and hold
  *   a certificate; a pki's key must be readable, private to its owner,
  *   owned by root (or by the user running the check), hold a private key,
@@ -22,6 +25,8 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { readDbHeader, shapeOf, type DbKind } from '../table/db-format.ts';
+import { EntryStore } from '../table/entry-store.ts';
 import { parseTableFile } from '../table/file-format.ts';
 import type { Config, SourceLocation } from './ast.ts';
 import { checkFileTableShapes } from './check.ts';
@@ -61,6 +66,11 @@ export function checkFiles(config: Config, fs: FileAccess = diskAccess): ConfigE
   for (const t of config.tables) {
     if (t.path === undefined || !FILE_BACKENDS.has(t.backend)) continue;
     const text = read(t.path, t.pathLoc ?? t.loc, `the file of table ${t.name}`);
+    if (text && t.backend === 'db') {
+      const kind = dbKind(text, t.path, t.pathLoc ?? t.loc, t.name, errors);
+      if (kind) shapes.set(t.name, shapeOf(kind));
+    }
+    if (text && t.backend === 'regex') regexTable(text, t.path, t.pathLoc ?? t.loc, t.name, errors);
     if (!text || (t.backend !== 'file' && t.backend !== 'static')) continue;
     try {
       shapes.set(t.name, parseTableFile(text.toString('utf8'), t.path).shape);
@@ -118,6 +128,33 @@ export function authWithoutTable(config: Config): ConfigError[] {
       `name a credentials table, as in \`${keyword} <creds>\` with \`table creds file:/etc/mail/creds\` holding ` +
         '"user hash" lines, each hash made by `smtpctl encrypt`')];
   });
+}
+
+/**
+ * The kind of a `db:` table's file, read from its header as the server
+ * will read it. The usual mistake is a file from OpenSMTPD's makemap,
+ * which writes Berkeley DB: the hint says which makemap to run.
+ */
+function dbKind(bytes: Buffer, path: string, loc: SourceLocation, table: string, errors: ConfigError[]): DbKind | undefined {
+  try {
+    return readDbHeader(bytes, bytes.length, path).kind;
+  } catch (e) {
+    const message = (e as Error).message.replace(`${path}: `, '');
+    errors.push(new ConfigError(loc, `table ${table}: "${path}": ${message}`,
+      'build it from its source file with this server\'s makemap (OpenSMTPD\'s makemap writes Berkeley DB files, ' +
+        `which this server does not read), e.g. ${path.endsWith('.db') ? `makemap ${path.slice(0, -3)}` : `makemap -o ${path} SOURCE`}`));
+    return undefined;
+  }
+}
+
+/** A `regex:` table: every pattern compiled, as the server compiles them when it opens the table. */
+function regexTable(text: Buffer, path: string, loc: SourceLocation, table: string, errors: ConfigError[]): void {
+  try {
+    new EntryStore('list', parseTableFile(text.toString('utf8'), path, 'list').entries, path).patterns();
+  } catch (e) {
+    errors.push(new ConfigError(loc, `table ${table}: ${(e as Error).message}`,
+      'each line of a regex table is one POSIX extended regular expression, as grep -E reads them'));
+  }
 }
 
 /** The first certificate of a PEM file (a chain starts with the server's own). */

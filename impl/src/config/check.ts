@@ -112,8 +112,10 @@ export function checkFileTableShapes(config: Config, shapes: ReadonlyMap<string,
       const table = use.kind === 'table' ? tables.get(use.name) : undefined;
       const shape = table && shapes.get(table.name);
       if (!table || !shape || !use.shape || shape === use.shape) continue;
-      errors.push(new ConfigError(use.loc, `table ${use.name} is a ${shape}, but ${use.role} must be a ${use.shape}`,
-        `the first entry of ${table.path} decides: ${use.shape === 'mapping' ? 'write each line as key value' : 'write one value per line, with nothing after it'}`));
+      const hint = table.backend === 'db'
+        ? `makemap decided when it built ${table.path}: rebuild it ${use.shape === 'list' ? 'with -t set, from one value per line' : 'without -t set, from key value lines'}`
+        : `the first entry of ${table.path} decides: ${use.shape === 'mapping' ? 'write each line as key value' : 'write one value per line, with nothing after it'}`;
+      errors.push(new ConfigError(use.loc, `table ${use.name} is a ${shape}, but ${use.role} must be a ${use.shape}`, hint));
     }
   }
   return errors;

@@ -54,6 +54,31 @@ export function cdbHash(bytes: Uint8Array): number {
   return h;
 }
 
+/** What the header of a db file says. */
+export interface DbHeader {
+  kind: DbKind;
+  count: number;
+  recordsEnd: number;
+}
+
+/**
+ * Reads and checks the header of a db file: `bytes` is at least its first
+ * HEADER_SIZE bytes (or the whole file, if shorter), `size` the file's
+ * size. Throws TableError for a file that is not one of ours, such as a
+ * Berkeley DB file from OpenSMTPD's own makemap, or that is cut short.
+ */
+export function readDbHeader(bytes: Buffer, size: number, path: string): DbHeader {
+  if (size < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new TableError('not a table database made by makemap', path);
+  }
+  const corrupt = () => new TableError('database is truncated or corrupt; rebuild it with makemap', path);
+  if (bytes.length < HEADER_SIZE) throw corrupt();
+  const kind = DB_KINDS[bytes.readUInt32LE(8)];
+  const recordsEnd = bytes.readUInt32LE(16);
+  if (kind === undefined || recordsEnd < HEADER_SIZE || recordsEnd > size) throw corrupt();
+  return { kind, count: bytes.readUInt32LE(12), recordsEnd };
+}
+
 /** An open db file. Reads go to the file descriptor, at the positions the format gives. */
 export class TableDb {
   readonly kind: DbKind;
@@ -67,16 +92,8 @@ export class TableDb {
     /** The file as it was when opened: a later stat that differs means it was replaced. */
     readonly stats: Stats,
   ) {
-    if (stats.size < MAGIC.length || !this.readAt(0, MAGIC.length).equals(MAGIC)) {
-      throw new TableError('not a table database made by makemap', path);
-    }
-    const header = this.readAt(0, HEADER_SIZE);
-    const kind = DB_KINDS[header.readUInt32LE(8)];
-    if (kind === undefined) throw this.corrupt();
-    this.kind = kind;
-    this.count = header.readUInt32LE(12);
-    this.recordsEnd = header.readUInt32LE(16);
-    if (this.recordsEnd < HEADER_SIZE || this.recordsEnd > stats.size) throw this.corrupt();
+    const header = this.readUpTo(0, HEADER_SIZE);
+    ({ kind: this.kind, count: this.count, recordsEnd: this.recordsEnd } = readDbHeader(header, stats.size, path));
     this.buckets = header.subarray(24);
   }
 
@@ -150,6 +167,12 @@ export class TableDb {
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /** Up to `length` bytes from `position`: fewer at the end of the file. */
+  private readUpTo(position: number, length: number): Buffer {
+    const buffer = Buffer.alloc(length);
+    return buffer.subarray(0, readSync(this.fd, buffer, 0, length, position));
   }
 
   private readAt(position: number, length: number): Buffer {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type FileAccess, parseConfig } from '../../src/config/index.ts';
+import { encodeTableDb } from '../../src/table/db-writer.ts';
 import { CORPUS } from './corpus-files.ts';
 import { parseErrors, parseOk, RULE } from './helpers.ts';
 
@@ -107,6 +108,35 @@ describe('files named by the configuration', () => {
       '3:9 table b: /t/bad:2: "c" has no value | a table file is a list (one value per line) or a mapping (key and value on each line), as its first entry decides',
       '4:1 table l is a list, but the alias table must be a mapping | the first entry of /t/list decides: write each line as key value',
       '5:16 table m is a mapping, but the table of "from src" must be a list | the first entry of /t/map decides: write one value per line, with nothing after it',
+    ]);
+  });
+
+  it('reads a db table\'s header as the server will: a file that is not ours is refused, and its kind gives its shape', () => {
+    const berkeley = Buffer.alloc(4096);
+    berkeley.writeUInt32LE(0x061561, 12); // what OpenSMTPD's makemap writes: a Berkeley DB hash file
+    const files = disk({
+      '/t/aliases.db': { data: berkeley },
+      '/t/cut.db': { data: encodeTableDb('mapping', [{ key: 'a', value: 'b' }]).subarray(0, 100) },
+      '/t/map.db': { data: encodeTableDb('mapping', [{ key: 'root', value: 'bob' }]) },
+      '/t/set.db': { data: encodeTableDb('list', [{ key: '10.0.0.0/8' }]) },
+    });
+    const text = 'table a db:/t/aliases.db\ntable c db:/t/cut.db\ntable m db:/t/map.db\ntable s db:/t/set.db\n' +
+      'action "x" mbox alias <m>\nmatch from src <s> for any action "x"\nmatch from src <m> reject';
+    expect(check(text, files)).toEqual([
+      '1:9 table a: "/t/aliases.db": not a table database made by makemap | build it from its source file with this server\'s ' +
+        'makemap (OpenSMTPD\'s makemap writes Berkeley DB files, which this server does not read), e.g. makemap /t/aliases',
+      '2:9 table c: "/t/cut.db": database is truncated or corrupt; rebuild it with makemap | build it from its source file with ' +
+        'this server\'s makemap (OpenSMTPD\'s makemap writes Berkeley DB files, which this server does not read), e.g. makemap /t/cut',
+      '7:16 table m is a mapping, but the table of "from src" must be a list | makemap decided when it built /t/map.db: ' +
+        'rebuild it with -t set, from one value per line',
+    ]);
+  });
+
+  it('compiles a regex table\'s patterns as the server will, and names the line of a bad one', () => {
+    const files = disk({ '/t/good': { data: '^root@\n[[:alpha:]]+\\.example$\n' }, '/t/bad': { data: '^ok$\n([\n' } });
+    expect(check('table g regex:/t/good\ntable b regex:/t/bad', files)).toEqual([
+      '2:9 table b: /t/bad:2: invalid regular expression "([": /([/i: Unterminated character class | ' +
+        'each line of a regex table is one POSIX extended regular expression, as grep -E reads them',
     ]);
   });
 
