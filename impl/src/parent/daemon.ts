@@ -174,11 +174,21 @@ class Daemon {
    * children ignore these signals themselves (child.ts), so Ctrl-C,
    * which the terminal sends to the whole process group, stops them in
    * this order too. SIGHUP would reload the configuration; not yet.
+   *
+   * The same Ctrl-C often arrives twice: from the terminal, and again
+   * from a wrapper that passes signals on to its child (pnpm does). A
+   * repeat within a second is that echo, and goes to the debug log; a
+   * later one is someone pressing again, and is told we are on it.
    */
   private handleSignals(): void {
+    let first = 0;
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.on(signal, () => {
-        if (this.stopping) return this.log.info(`info: ${signal} received: already stopping`);
+        if (this.stopping) {
+          const line = `${signal} received: already stopping`;
+          return Date.now() - first < 1000 ? this.log.debug(`debug: ${line}`) : this.log.info(`info: ${line}`);
+        }
+        first = Date.now();
         this.log.info(`info: ${signal} received: stopping`);
         void this.shutdown(0, true);
       });
