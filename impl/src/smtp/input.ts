@@ -18,11 +18,15 @@ export class InputBuffer {
   buf: Buffer = EMPTY;
   pos = 0;
 
+  /** Every byte ever pushed: a reader that waited can tell whether more came meanwhile. */
+  received = 0;
+
   get length(): number {
     return this.buf.length - this.pos;
   }
 
   push(chunk: Buffer): void {
+    this.received += chunk.length;
     if (this.pos >= this.buf.length) {
       this.buf = chunk;
     } else {

@@ -26,6 +26,13 @@ export type Stage = 'greeting' | 'command' | 'auth' | 'data' | 'tls' | 'closing'
 
 /** Above this many unread octets, the socket is paused until the engine catches up. */
 const HIGH_WATER = 256 * 1024;
+/**
+ * Above this many octets of replies the client has not taken yet, the
+ * engine stops reading its commands until it does: a client that sends
+ * and never reads would otherwise grow them without end (HELP turns six
+ * octets into seventy).
+ */
+const OUT_HIGH_WATER = 64 * 1024;
 const PROCEED: HookDecision = { decision: 'proceed' };
 
 export class Session {
@@ -51,6 +58,8 @@ export class Session {
   private out = '';
   private busy = false;
   private paused = false;
+  /** Reading waits for the client to take its replies (see OUT_HIGH_WATER). */
+  private waitingForDrain = false;
   private closeReason = 'disconnect';
   private resolveClosed!: () => void;
 
@@ -129,13 +138,24 @@ export class Session {
    * command after another, or the message after DATA. Replies collect in
    * `out` and go out in one write when the input runs dry, so a pipelined
    * batch of commands gets its replies in one packet (RFC 2920 3.2).
+   * Message content may arrive while its last piece is being written to
+   * the queue; the loop then reads on, or the end of the message would
+   * wait in the buffer for input that never comes.
    */
   private async pump(): Promise<void> {
     this.busy = true;
     try {
       while (this.stage === 'command' || this.stage === 'auth' || this.stage === 'data') {
+        if (this.out.length + this.socket.writableLength > OUT_HIGH_WATER) {
+          this.flush();
+          if (this.socket.writableNeedDrain) {
+            this.waitForDrain();
+            break;
+          }
+        }
         if (this.stage === 'data') {
-          if (!(await readMessage(this))) break;
+          const received = this.input.received;
+          if (!(await readMessage(this)) && this.input.received === received) break;
           continue;
         }
         const line = this.input.takeLine();
@@ -150,11 +170,25 @@ export class Session {
       this.busy = false;
       if (this.ctx.closing) this.shutdown(false);
       this.flush();
-      if (this.paused && this.stage !== 'closed') {
+      if (this.paused && this.stage !== 'closed' && !this.waitingForDrain) {
         this.paused = false;
         this.socket.resume();
       }
     }
+  }
+
+  /** Stops reading until the socket has passed the replies on; then reads on. */
+  private waitForDrain(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.socket.once('drain', () => {
+      this.waitingForDrain = false;
+      if (!this.busy && !this.isClosing()) void this.pump();
+    });
   }
   // #endregion read-loop
 

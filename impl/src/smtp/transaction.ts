@@ -197,13 +197,17 @@ export async function data(s: Session, args: string): Promise<void> {
     s.reply(R.tempError);
     return s.quit('error');
   }
+  if (s.isClosing() || s.tx !== tx) {
+    // The client left while the queue was making the message: nobody will write it, so it goes now.
+    void message.abort().catch(() => {});
+    return;
+  }
   const missingFields = () => ({ date: messageDate(s.ctx.now()), messageId: newMessageId(s.hostname) });
   tx.message = message;
   tx.writer = new MessageWriter(message, {
     maxSize: s.ctx.limits.maxMessageSize,
     ...(s.listener.submission ? { missingFields } : {}),
   });
-  if (s.isClosing()) return s.resetTransaction();
   tx.dot = new DotReader();
   if (s.ctx.hooks['data-line']?.length) tx.lines = new DataLineFilter(s);
   s.stage = 'data';
