@@ -111,7 +111,12 @@ export function serveMessagePath(options: MessagePathOptions): Peer<typeof queue
               await entry.message.abort().catch(() => {});
               throw entry.failed;
             }
-            const committed = await entry.message.commit(envelopes);
+            // A commit that fails (an envelope the backend refuses, a disk error) leaves the message to us:
+            // smtp can no longer abort it, since it is no longer being received.
+            const committed = await entry.message.commit(envelopes).catch(async (err: unknown) => {
+              await entry.message.abort().catch(() => {});
+              throw err;
+            });
             log.trace('queue', `queue: message ${hex(msgid)} committed with ${committed.length} envelope(s)`);
             options.committed?.(committed);
             return { envelopes: committed.map(toWire), ...(next && { spare: await next.catch(() => undefined) }) };

@@ -7,6 +7,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { MailAddress } from '../queue/types.ts';
+import { asciiUpper } from './input.ts';
 
 /** What a path read to: the address (`null` for `<>`) and the text after `>`. */
 export type PathResult =
@@ -137,7 +138,9 @@ function readDomain(r: Reader): string {
     const close = r.s.indexOf(']', r.i);
     if (close < 0) throw new PathError("unterminated address literal (no ']')");
     const literal = r.s.slice(r.i + 1, close);
-    const ok = literal.slice(0, 5).toLowerCase() === 'ipv6:' ? isIPv6(literal.slice(5)) : isIPv4(literal);
+    // Node's isIPv6 takes a zone (`fe80::1%eth0`); RFC 5321's IPv6-addr has none, nor has inet_pton(3), which 6.8 uses.
+    const v6 = literal.slice(0, 5).toLowerCase() === 'ipv6:' ? literal.slice(5) : undefined;
+    const ok = v6 !== undefined ? isIPv6(v6) && !v6.includes('%') : isIPv4(literal);
     if (!ok) throw new PathError(`invalid address literal [${literal}]`);
     r.i = close + 1;
     return r.s.slice(start, r.i);
@@ -237,7 +240,7 @@ export function parseParams(rest: string): EsmtpParam[] | string {
   for (const text of rest.split(' ')) {
     if (text === '') continue;
     const eq = text.indexOf('=');
-    const key = (eq < 0 ? text : text.slice(0, eq)).toUpperCase();
+    const key = asciiUpper(eq < 0 ? text : text.slice(0, eq));
     if (key === '' || !isLetDig(key.charCodeAt(0)) || ![...key].every((ch) => isLetDig(ch.charCodeAt(0)) || ch === '-')) {
       return `invalid parameter ${text}`;
     }

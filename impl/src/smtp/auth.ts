@@ -5,6 +5,7 @@
  * The engine does not know any passwords: it asks `authenticate`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { asciiUpper } from './input.ts';
 import { R } from './replies.ts';
 import type { Session } from './session.ts';
 
@@ -22,7 +23,7 @@ export async function startAuth(s: Session, args: string): Promise<void> {
   if (!s.state.tls && !s.listener.authPlaintext) return s.reply(R.authNeedsTls);
   if (args === '') return s.reply(R.authNoParams);
   const [name = '', initial] = args.split(' ');
-  const mechanism = name.toUpperCase();
+  const mechanism = asciiUpper(name);
   if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') return s.reply(R.authMechanism(name));
   s.auth = { mechanism };
   if (initial !== undefined) return respond(s, initial);

@@ -102,3 +102,12 @@ export function decodeLine(line: Buffer): string | undefined {
   }
   return line.toString('latin1');
 }
+
+/**
+ * Capitals for ASCII letters only. Verbs, parameter names and keywords
+ * are ASCII; String.prototype.toUpperCase() would also turn the Turkish
+ * dotless ı into I and ß into SS, so `MAıL FROM` would pass for MAIL.
+ */
+export function asciiUpper(text: string): string {
+  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}

@@ -24,7 +24,9 @@ export function formatReply(r: Reply): string {
   const lines = r.lines.length > 0 ? r.lines : [''];
   let out = '';
   for (let i = 0; i < lines.length; i++) {
-    const text = (lines[i] ?? '').replace(/[\r\n]/g, ' ');
+    // RFC 5321 4.2's textstring is HT and printable ASCII: a reply that quotes the client (its
+    // address, a parameter) must not carry its control or 8-bit bytes back, let alone a line end.
+    const text = (lines[i] ?? '').replace(/[\r\n]/g, ' ').replace(/[^\t\x20-\x7e]/g, '?');
     out += `${r.code}${i === lines.length - 1 ? ' ' : '-'}${prefix}${text}\r\n`;
   }
   return out;

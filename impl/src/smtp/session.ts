@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ExpandedTarget, HookDecision, Phase, Reply, SessionState } from './hooks.ts';
 import { continueAuth, type AuthExchange } from './auth.ts';
 import { COMMANDS } from './commands.ts';
-import { decodeLine, InputBuffer, lineLimit, TOO_LONG } from './input.ts';
+import { asciiUpper, decodeLine, InputBuffer, lineLimit, TOO_LONG } from './input.ts';
 import type { ServerContext, SmtpListener } from './options.ts';
 import { formatReply, R, replyText, visible } from './replies.ts';
 import { serverTls, tlsInfo } from './tls.ts';
@@ -210,7 +210,7 @@ export class Session {
     if (text === undefined) return this.reply(R.notUtf8);
     this.command = text;
     const space = text.indexOf(' ');
-    const verb = (space < 0 ? text : text.slice(0, space)).toUpperCase();
+    const verb = asciiUpper(space < 0 ? text : text.slice(0, space));
     const args = space < 0 ? '' : text.slice(space + 1).trim();
     if (verb === 'AUTH' && args.includes(' ')) this.command = `AUTH ${args.slice(0, args.indexOf(' '))} ********`;
     if (raw.length + 2 > lineLimit(verb)) return this.reply(R.lineTooLong);

@@ -9,6 +9,7 @@ import type { ExpandedTarget, Reply } from './hooks.ts';
 import { addressText, decodeXtext, parsePath, parseParams, type PathResult } from './address.ts';
 import { DataLineFilter } from './data-lines.ts';
 import { DotReader } from './dot-reader.ts';
+import { asciiUpper } from './input.ts';
 import { MessageWriter, type MessageError } from './message-writer.ts';
 import { messageDate, newMessageId, receivedHeader } from './received.ts';
 import { R } from './replies.ts';
@@ -44,10 +45,17 @@ export interface Transaction {
 }
 
 const MAX_ENVID = 100;
+/** RFC 3461 4.2: an ORCPT parameter is at most 500 characters. */
+const MAX_ORCPT = 500;
+/**
+ * Control characters, which xtext can smuggle in (`+0A` is a line feed):
+ * nothing that reaches an envelope, a log line or a bounce may hold them.
+ */
+const CONTROL = /[\x00-\x1f\x7f]/;
 
 /** The path after `FROM:` or `TO:`, read with UTF-8 allowed; whether it may keep UTF-8 is decided once the parameters are known. */
 function readPath(args: string, keyword: string, nullAllowed: boolean, s: Session): PathResult | undefined {
-  if (args.slice(0, keyword.length).toUpperCase() !== keyword) return undefined;
+  if (asciiUpper(args.slice(0, keyword.length)) !== keyword) return undefined;
   return parsePath(args.slice(keyword.length).trimStart(), { nullAllowed, utf8: true, localDomain: s.hostname });
 }
 
@@ -98,17 +106,17 @@ function mailParams(s: Session, tx: Transaction, rest: string): Reply | undefine
     if (key === 'SIZE' && value !== undefined) {
       if (!/^\d{1,20}$/.test(value)) return R.badParam(`invalid ${text}`);
       if (Number(value) > s.ctx.limits.maxMessageSize) return R.sizeDeclared;
-    } else if (key === 'BODY' && (value?.toUpperCase() === '7BIT' || value?.toUpperCase() === '8BITMIME')) {
+    } else if (key === 'BODY' && value !== undefined && (asciiUpper(value) === '7BIT' || asciiUpper(value) === '8BITMIME')) {
       // 8BITMIME (RFC 6152): the content is stored as it comes either way.
     } else if (key === 'SMTPUTF8' && value === undefined) {
       tx.utf8 = true;
     } else if (key === 'AUTH' && value !== undefined) {
       // RFC 4954 5: the identity a relaying client vouches for; OpenSMTPD ignores it too.
-    } else if (dsn && key === 'RET' && (value?.toUpperCase() === 'FULL' || value?.toUpperCase() === 'HDRS')) {
-      tx.ret = value.toUpperCase() as 'FULL' | 'HDRS';
+    } else if (dsn && key === 'RET' && value !== undefined && (asciiUpper(value) === 'FULL' || asciiUpper(value) === 'HDRS')) {
+      tx.ret = asciiUpper(value) as 'FULL' | 'HDRS';
     } else if (dsn && key === 'ENVID' && value !== undefined) {
       const envid = decodeXtext(value);
-      if (envid === undefined || envid.length > MAX_ENVID) return R.badParam(`invalid ${text}`);
+      if (envid === undefined || envid.length > MAX_ENVID || CONTROL.test(envid)) return R.badParam(`invalid ${text}`);
       tx.envid = envid;
     } else {
       return R.unsupportedParam(text);
@@ -157,7 +165,7 @@ function rcptParams(s: Session, recipient: Recipient, rest: string): Reply | und
   const dsn = s.listener.dsn !== false;
   for (const { key, value, text } of params) {
     if (dsn && key === 'NOTIFY' && value !== undefined) {
-      const notify = value.toUpperCase().split(',');
+      const notify = asciiUpper(value).split(',');
       if (!notify.every((n) => n === 'SUCCESS' || n === 'FAILURE' || n === 'DELAY' || n === 'NEVER')) {
         return R.badParam(`invalid ${text}`);
       }
@@ -168,8 +176,11 @@ function rcptParams(s: Session, recipient: Recipient, rest: string): Reply | und
     } else if (dsn && key === 'ORCPT' && value !== undefined) {
       const semi = value.indexOf(';');
       const address = semi > 0 ? decodeXtext(value.slice(semi + 1)) : undefined;
-      if (address === undefined || address === '') return R.badParam('ORCPT address syntax error');
-      recipient.orcpt = `${value.slice(0, semi)};${address}`;
+      const orcpt = `${value.slice(0, semi)};${address}`;
+      if (address === undefined || address === '' || CONTROL.test(orcpt) || orcpt.length > MAX_ORCPT) {
+        return R.badParam('ORCPT address syntax error');
+      }
+      recipient.orcpt = orcpt;
     } else {
       return R.unsupportedParam(text);
     }

@@ -67,7 +67,7 @@ describe('the message path: a QueueBackend in another process', () => {
     await expect(message.commit([draft])).rejects.toThrow(/no message [0-9a-f]{8} being received/);
   });
 
-  it('creates the next message along with a commit that asks for one, and drops it if the commit fails', async () => {
+  it('creates the next message along with a commit that asks for one; a failed commit drops both', async () => {
     const { peer, backend } = await connected();
     const made: { id: number; aborted: boolean }[] = [];
     const create = backend.createMessage.bind(backend);
@@ -90,6 +90,7 @@ describe('the message path: a QueueBackend in another process', () => {
       .rejects.toThrow('disk full');
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(made).toHaveLength(3);
+    expect(made[1]?.aborted).toBe(true); // the message whose commit failed: smtp can no longer abort it
     expect(made[2]?.aborted).toBe(true); // the spare nobody will hear of
     await expect(peer.request({ type: 'queue.message.commit', msgid: made[2]!.id, envelopes: [draft] }))
       .rejects.toThrow(/no message [0-9a-f]{8} being received/);

@@ -91,3 +91,42 @@ describe('a client that leaves at the wrong moment', () => {
     expect(store.messages.map((m) => m.state)).toEqual(['aborted']);
   });
 });
+
+describe('what the queue would refuse is refused when the client says it', () => {
+  it('refuses control characters in ENVID and ORCPT, an ORCPT over 500 characters, and an IPv6 zone in a literal', async () => {
+    const { port } = await startServer();
+    const c = await ehloClient(port);
+    expect(await c.command('EHLO [IPv6:fe80::1%eth0]')).toBe('501 5.5.4 Invalid command arguments: Invalid domain name');
+    expect(await c.command('MAIL FROM:<a@[IPv6:fe80::1%eth0]>')).toMatch(/^501 5\.1\.7 .*invalid address literal/);
+    expect(await c.command('MAIL FROM:<a@example.org> ENVID=+0A')).toMatch(/^501 5\.5\.4 .*invalid ENVID=\+0A/);
+    expect(await c.command('MAIL FROM:<a@example.org> ENVID=ok+2Bfine')).toBe('250 2.0.0 Ok');
+    expect(await c.command('RCPT TO:<b@example.org> ORCPT=rfc822;b+0A@example.org')).toMatch(/^501 5\.5\.4 .*ORCPT address syntax error/);
+    expect(await c.command(`RCPT TO:<b@example.org> ORCPT=rfc822;${'b'.repeat(500)}@example.org`)).toMatch(/^501 /);
+    expect(await c.command('RCPT TO:<b@example.org> ORCPT=rfc822;b@example.org')).toMatch(/^250 /);
+  });
+});
+
+describe('replies that quote the client', () => {
+  it('carry only printable ASCII: its control and 8-bit bytes come back as ?', async () => {
+    const { port } = await startServer();
+    const c = await ehloClient(port);
+    const replies = [
+      await c.command('MAIL FROM:<a@b\x01>'),
+      await c.command('MAIL FROM:<a@example.org> FOO=é'),
+      await c.command('MAIL FROM:<a@example.org> \x7f=1'),
+    ];
+    for (const reply of replies) expect(reply).toMatch(/^5\d\d [\t\x20-\x7e]*$/);
+    expect(replies[0]).toContain("unexpected '?'");
+    expect(replies[1]).toContain('FOO=?');
+  });
+});
+
+describe('verbs and keywords', () => {
+  it('are ASCII: a letter that only looks like one, or that Unicode capitalizes into one, is not taken', async () => {
+    const { port } = await startServer();
+    const c = await ehloClient(port);
+    expect(await c.command('MAıL FROM:<a@example.org>')).toMatch(/^500 /); // ı, the dotless i, capitalizes to I
+    expect(await c.command('MAIL FROM:<a@example.org> ſIZE=10')).toMatch(/^501 /); // ſ, the long s, capitalizes to S
+    expect(await c.command('mail from:<a@example.org> size=10')).toBe('250 2.0.0 Ok');
+  });
+});
