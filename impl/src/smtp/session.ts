@@ -406,7 +406,8 @@ export class Session {
   };
 
   private onError = (err: Error): void => {
-    if (!this.isClosing()) this.closeReason = `"io-error: ${err.message}"`;
+    // OpenSSL's messages end with a line feed, and may hold anything: escaped, as all client-caused text in a log line.
+    if (!this.isClosing()) this.closeReason = `"io-error: ${visible(err.message.trim())}"`;
     this.socket.destroy();
   };
 

@@ -194,3 +194,18 @@ describe('AUTH', () => {
     expect(await c.command(`AUTH PLAIN ${b64('\0joe\0secret')}`)).toBe('535 5.7.8 Account locked');
   });
 });
+
+describe('a TLS error', () => {
+  it('is logged on one line, however OpenSSL words it', async () => {
+    const { port, logs } = await startServer({ tls: certs.contexts, listener: { tls: 'smtps' } });
+    const c = await RawClient.connect(port);
+    // A TLS record header that claims a handshake, then bytes that are none.
+    c.send(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40]), Buffer.alloc(0x40, 0x41)]));
+    await c.closed();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const line = logs.find((l) => l.includes('disconnected reason="io-error'));
+    expect(line).toBeDefined();
+    expect(line).not.toMatch(/[\n\r]/);
+    expect(line).toMatch(/"$/);
+  });
+});
