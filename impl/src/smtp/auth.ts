@@ -15,6 +15,8 @@ export type AuthExchange = { mechanism: 'PLAIN' } | { mechanism: 'LOGIN'; user?:
 /** `334 VXNlcm5hbWU6` and `334 UGFzc3dvcmQ6`: "Username:" and "Password:" in base64, as LOGIN clients expect. */
 const USERNAME = Buffer.from('Username:').toString('base64');
 const PASSWORD = Buffer.from('Password:').toString('base64');
+/** The longest user name taken, in octets: as long as an address may be. */
+const MAX_USER = 255;
 
 export async function startAuth(s: Session, args: string): Promise<void> {
   if (s.state.helo === undefined || s.tx) return s.reply(R.badSequence);
@@ -72,13 +74,9 @@ async function respond(s: Session, response: string): Promise<void> {
   await verify(s, parts[1]!, parts[2]!);
 }
 
-/**
- * Asks `authenticate`, then the auth hooks with the user name. A wrong
- * password is answered after a random pause of up to a second (as
- * OpenSMTPD's smtp_auth_failure_pause() does), so that the time a reply
- * takes tells an attacker nothing about how far the check went.
- */
 async function verify(s: Session, user: string, password: string): Promise<void> {
+  // Longer than any address: OpenSMTPD refuses what does not fit its buffer as a syntax error, and so do we.
+  if (Buffer.byteLength(user) > MAX_USER) return s.reply(R.authSyntax);
   let ok: boolean;
   try {
     ok = (await s.ctx.authenticate?.(user, password)) ?? false;

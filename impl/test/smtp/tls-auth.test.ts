@@ -209,3 +209,15 @@ describe('a TLS error', () => {
     expect(line).toMatch(/"$/);
   });
 });
+
+describe('a user name longer than any address', () => {
+  it('is a syntax error, not a question for the password table', async () => {
+    let asked = 0;
+    const { port } = await tlsServer({ authenticate: async () => ((asked += 1), false) });
+    const c = await secureClient(port);
+    await c.command('EHLO client.test');
+    expect(await c.command(`AUTH PLAIN ${b64(`\0${'u'.repeat(256)}\0secret`)}`)).toBe('501 5.5.2 Syntax error: Syntax error');
+    expect(await c.command(`AUTH PLAIN ${b64(`\0${'u'.repeat(255)}\0secret`)}`)).toBe('535 Authentication failed');
+    expect(asked).toBe(1);
+  });
+});
