@@ -159,6 +159,8 @@ class FrameReader {
 export function socketTransport(socket: Socket): Transport {
   let sink: TransportSink | undefined;
   let closed = false;
+  /** The wait for the socket's next drain, shared by every sender that waits meanwhile. */
+  let draining: Promise<void> | undefined;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let scheduled = false;
@@ -240,15 +242,18 @@ export function socketTransport(socket: Socket): Transport {
     },
     drained() {
       if (closed || !socket.writableNeedDrain) return Promise.resolve();
-      return new Promise((resolve) => {
+      // Every sender waiting now waits for the same drain: one listener, however many of them.
+      draining ??= new Promise((resolve) => {
         const done = () => {
           socket.off('drain', done);
           socket.off('close', done);
+          draining = undefined;
           resolve();
         };
         socket.once('drain', done);
         socket.once('close', done);
       });
+      return draining;
     },
     pause: () => socket.pause(),
     resume: () => socket.resume(),

@@ -66,7 +66,11 @@ describe('frames sent in one turn', () => {
       sent += piece.length;
     }
     expect(full).toBe(true);
+    // Many senders may wait at once (a message for a thousand recipients): they share one wait.
+    const waits = Array.from({ length: 50 }, () => left.drained());
+    expect(a.listenerCount('drain')).toBe(1);
     right.resume();
+    await Promise.all(waits);
     await left.drained();
     while (received < sent) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(received).toBe(sent);
