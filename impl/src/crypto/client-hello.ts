@@ -46,8 +46,8 @@ export async function acceptTls(
 
 /**
  * Reads from `socket` until it holds one whole TLS record (or anything
- * that is not one, or the end), and gives those bytes back to the socket
- * before returning a copy of them.
+ * that is not one), and gives those bytes back to the socket before
+ * returning a copy of them. Fails if the client closes before that.
  */
 export function peekFirstRecord(socket: Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -55,15 +55,16 @@ export function peekFirstRecord(socket: Socket): Promise<Buffer> {
     const finish = (error?: Error): void => {
       socket.off('data', onData).off('end', onEnd).off('error', finish);
       socket.pause();
+      if (error) return reject(error);
       if (buffered.length > 0) socket.unshift(buffered);
-      if (error) reject(error);
-      else resolve(buffered);
+      resolve(buffered);
     };
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk]);
       if (recordComplete(buffered)) finish();
     };
-    const onEnd = (): void => finish();
+    // A stream that has ended takes nothing back (unshift() would fail): there is no handshake to start.
+    const onEnd = (): void => finish(new Error('the client closed the connection before its TLS hello'));
     socket.on('data', onData).on('end', onEnd).on('error', finish);
     socket.resume();
   });

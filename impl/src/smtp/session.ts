@@ -331,6 +331,7 @@ export class Session {
     plain.off('data', this.onData);
     void serverTls(plain, contexts, this.hostname).then((upgrade) => {
       if (this.isClosing()) return;
+      if (!upgrade && plain.readableEnded) return; // the client left before its hello: onEnd has said so
       if (!upgrade) return this.fail(new Error(`no TLS context for ${this.hostname}`));
       this.detach(plain);
       this.attach(upgrade.tls);

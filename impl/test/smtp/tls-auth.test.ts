@@ -221,3 +221,16 @@ describe('a user name longer than any address', () => {
     expect(asked).toBe(1);
   });
 });
+
+describe('a client that leaves during its TLS hello', () => {
+  it('is logged as a disconnect, with no error from the reading of the hello', async () => {
+    const { port, logs } = await tlsServer();
+    const c = await ehloClient(port);
+    expect(await c.command('STARTTLS')).toBe('220 2.0.0 Ready to start TLS');
+    c.socket.end(Buffer.from([0x16, 0x03, 0x01])); // the start of a record header, then FIN
+    await c.closed();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(logs.filter((l) => l.includes('disconnected'))).toEqual([expect.stringMatching(/ smtp disconnected reason=disconnect$/)]);
+    expect(logs.filter((l) => l.startsWith('warn:'))).toEqual([]);
+  });
+});
