@@ -18,9 +18,13 @@ export function fsFailure(what: string, error: unknown): DeliveryOutcome {
   };
 }
 
-/** A reason must fit on one log line and in one bounce line. */
+/**
+ * A reason must fit on one log line and in one bounce line, and go into
+ * the envelope, which holds no control characters: a peer's reply (an
+ * LMTP server's) may carry any, and each becomes `?`.
+ */
 export function oneLine(text: string, max = 300): string {
-  const flat = text.replace(/[\r\n\t]+/g, ' ').trim();
+  const flat = text.replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '?').trim();
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 

@@ -138,7 +138,7 @@ export async function deliverMaildir(dir: string, content: AsyncIterable<unknown
     await ensureMaildir(root);
     if (options.junk) await ensureMaildir(junkDir);
     const tag = options.folder ? [...options.folder].map((c) => (FOLDER_ESCAPE.includes(c) ? ':' : c)).join('') : '';
-    if (tag) {
+    if (tag && tag !== '.') { // `.` would make the folder `..`, the Maildir's parent
       const folder = `${root}/.${tag}`;
       if (statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
         await ensureMaildir(folder);

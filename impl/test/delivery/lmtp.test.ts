@@ -113,7 +113,9 @@ describe('lmtp to Dovecot', () => {
 /** A scripted LMTP server: RCPT replies by local part, one reply per accepted recipient after the dot. */
 function scriptedServer(options: { silent?: boolean } = {}) {
   const received: { commands: string[]; data: string[] } = { commands: [], data: [] };
-  const rcptReply: Record<string, string> = { full: '452 4.2.2 Mailbox full', nobody: '550 5.1.1 User unknown' };
+  const rcptReply: Record<string, string> = {
+    full: '452 4.2.2 Mailbox full', nobody: '550 5.1.1 User unknown', red: '550 5.1.1 \x1b[31mred\x07 bell',
+  };
   const afterData: Record<string, string> = { later: '451 4.3.0 Try again', reject: '554 5.6.0 Message refused' };
   const server = createServer((socket: Socket) => {
     if (options.silent) return;
@@ -194,6 +196,14 @@ describe('lmtp, reply by reply', () => {
     expect(s.received.commands.slice(0, 2)).toEqual(['LHLO mx.example.net', 'MAIL FROM:<>']);
     // Dot-stuffed, CRLF, and the last line given its line end.
     expect(s.received.data).toEqual(['Subject: caf\u00c3\u00a9\r\n\r\n..a line with a leading dot\r\n...two dots\r\n..\r\nFrom here\r\nlast line without end\r\n']);
+  });
+
+  it('keeps no control character of a reply in the reason, which goes into the envelope and the log', async () => {
+    const s = scriptedServer();
+    const destination = parseLmtpDestination(await listen(s));
+    const [outcome] = await lmtpDeliver(destination, { lhlo: 'mx.example.net', mailFrom: '', recipients: ['red@example.net'] }, content(MESSAGE));
+    expect(outcome).toMatchObject({ result: 'permfail' });
+    expect(outcome!.result !== 'ok' && outcome!.reason).toMatch(/550 5\.1\.1 \?\[31mred\? bell$/);
   });
 
   it('through deliverLocal: a 4xx recipient is a tempfail, a 5xx a permfail; over a Unix socket', async () => {

@@ -2,7 +2,7 @@
  * The maildir agent, read back by Python's mailbox.Maildir: what a mail
  * reader sees is the message with Unix line ends, byte for byte.
  */
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliverMaildir, isSpamHeader, maildirUniqueName } from '../../src/delivery/maildir.ts';
@@ -62,9 +62,11 @@ describe('maildir delivery', () => {
     await deliverMaildir(dir, content('Subject: a\r\n\r\nlists\r\n'), { folder: 'lists' });
     await deliverMaildir(dir, content('Subject: b\r\n\r\nnone\r\n'), { folder: 'nosuchfolder' });
     await deliverMaildir(dir, content('Subject: c\r\n\r\nescape\r\n'), { folder: '../../etc' });
+    await deliverMaildir(dir, content('Subject: d\r\n\r\ndot\r\n'), { folder: '.' }); // `.` + `.` is the parent
     const read = readMaildirWithPython(dir);
     expect(read.folders.lists?.map((m) => m.bytes.toString())).toEqual(['Subject: a\n\nlists\n']);
-    expect(read.inbox).toHaveLength(2);
+    expect(read.inbox).toHaveLength(3);
+    expect(existsSync(join(dir, '..', 'new'))).toBe(false);
   });
 
   it('refuses a relative path for good, and a path through a file for now', async () => {

@@ -51,14 +51,18 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
     const name = envelope.delivery?.user ?? envelope.recipient.user;
     const user = userbaseOf(config, action, users).get(name);
     if (!user) return { result: 'permfail', reason: `no such user: ${name}` };
-    const agent = await agents.get(user);
-    const ref = nextRef++;
-    const answer = agent.request(
-      { type: 'agent.deliver', ref, envelope: { ...toWireEnvelope(envelope) }, user },
-      { timeoutMs: DELIVERY_TIMEOUT_MS },
-    );
-    await sendContent(agent.transport, ref, content);
-    return answer;
+    const { peer: agent, release } = await agents.get(user);
+    try {
+      const ref = nextRef++;
+      const answer = agent.request(
+        { type: 'agent.deliver', ref, envelope: { ...toWireEnvelope(envelope) }, user },
+        { timeoutMs: DELIVERY_TIMEOUT_MS },
+      );
+      await sendContent(agent.transport, ref, content);
+      return await answer;
+    } finally {
+      release();
+    }
   };
 
   const queue = new Peer({
@@ -133,27 +137,45 @@ function logDelivery(log: Logger, e: Envelope, outcome: WireOutcome): void {
   if (outcome.detail !== undefined) log.debug(`debug: mda: envelope ${id}: ${outcome.detail}`);
 }
 
+interface AgentEntry {
+  peer: Promise<AgentPeer>;
+  idle?: NodeJS.Timeout;
+  /** Deliveries under way on this agent. */
+  busy: number;
+}
+
+/** An agent lent for one delivery; give it back with release() when the delivery has ended. */
+interface AgentLease {
+  peer: AgentPeer;
+  release(): void;
+}
+
 /**
  * The agents, one per user, started through the parent. A request for a
  * user whose agent is being started waits for that start rather than
  * starting a second one.
  */
-class AgentPool {
-  private readonly agents = new Map<number, { peer: Promise<AgentPeer>; idle?: NodeJS.Timeout }>();
+export class AgentPool {
+  private readonly agents = new Map<number, AgentEntry>();
 
-  constructor(private readonly ctx: RoleContext) {}
+  constructor(
+    private readonly ctx: Pick<RoleContext, 'parent' | 'takeAgentSocket' | 'log'>,
+    private readonly idleMs = AGENT_IDLE_MS,
+  ) {}
 
-  async get(user: UserRecord): Promise<AgentPeer> {
+  async get(user: UserRecord): Promise<AgentLease> {
     let entry = this.agents.get(user.uid);
     if (entry) {
       const peer = await entry.peer;
-      if (!peer.isClosed) return this.touch(user.uid, peer);
-      this.agents.delete(user.uid);
+      if (!peer.isClosed) return this.lend(user.uid, entry, peer);
+      if (this.agents.get(user.uid) === entry) this.agents.delete(user.uid);
     }
-    entry = { peer: this.open(user) };
-    this.agents.set(user.uid, entry);
-    entry.peer.catch(() => this.agents.delete(user.uid));
-    return this.touch(user.uid, await entry.peer);
+    const fresh: AgentEntry = { peer: this.open(user), busy: 0 };
+    this.agents.set(user.uid, fresh);
+    fresh.peer.catch(() => {
+      if (this.agents.get(user.uid) === fresh) this.agents.delete(user.uid);
+    });
+    return this.lend(user.uid, fresh, await fresh.peer);
   }
 
   close(): void {
@@ -164,18 +186,33 @@ class AgentPool {
     this.agents.clear();
   }
 
-  /** Re-arms the idle timer: an agent closes a minute after its last delivery started. */
-  private touch(uid: number, peer: AgentPeer): AgentPeer {
-    const entry = this.agents.get(uid);
-    if (entry) {
-      clearTimeout(entry.idle);
-      entry.idle = setTimeout(() => {
-        this.agents.delete(uid);
-        peer.close();
-      }, AGENT_IDLE_MS);
-      entry.idle.unref();
-    }
-    return peer;
+  /**
+   * A delivery starts: the agent is busy, and no idle timer runs. An
+   * agent is closed only a minute after its last delivery ended, never
+   * while one runs: closing it then would cut off an mda that is still
+   * writing, and the retry would deliver the message again. A delivery
+   * that takes too long ends by its own time limit.
+   */
+  private lend(uid: number, entry: AgentEntry, peer: AgentPeer): AgentLease {
+    clearTimeout(entry.idle);
+    entry.idle = undefined;
+    entry.busy += 1;
+    let released = false;
+    return {
+      peer,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.busy -= 1;
+        if (entry.busy > 0 || peer.isClosed || this.agents.get(uid) !== entry) return;
+        entry.idle = setTimeout(() => {
+          if (entry.busy > 0 || this.agents.get(uid) !== entry) return;
+          this.agents.delete(uid);
+          peer.close();
+        }, this.idleMs);
+        entry.idle.unref();
+      },
+    };
   }
 
   private async open(user: UserRecord): Promise<AgentPeer> {
