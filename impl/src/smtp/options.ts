@@ -36,6 +36,12 @@ export interface SmtpLimits {
   maxMessageSize: number;
   /** `smtp limit max-rcpt`: recipients per message; 1000. */
   maxRecipients: number;
+  /**
+   * Envelopes per message, recipients after expansion (an alias may stand
+   * for many): 1000, what the daemon's queue takes in one commit
+   * (proc/channels/queue.ts), whatever max-rcpt says.
+   */
+  maxEnvelopes: number;
   /** `smtp limit max-mails`: messages per session; 100. */
   maxMessages: number;
   /** A session silent this long is closed; 5 minutes. */
@@ -47,6 +53,7 @@ export interface SmtpLimits {
 export const DEFAULT_LIMITS: SmtpLimits = {
   maxMessageSize: 35 * 1024 * 1024,
   maxRecipients: 1000,
+  maxEnvelopes: 1000,
   maxMessages: 100,
   timeoutMs: 300_000,
   authFailureDelayMs: 1000,

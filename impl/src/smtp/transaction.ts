@@ -153,6 +153,8 @@ export async function rcptTo(s: Session, args: string): Promise<void> {
   }
   if (gate.dispatcher !== undefined) recipient.dispatcher = gate.dispatcher;
   if (gate.expanded !== undefined) recipient.expanded = gate.expanded;
+  // Refused now, while the client can still send the rest: past the limit the commit would fail after the whole message.
+  if (envelopeCount(tx) + (recipient.expanded?.length ?? 1) > s.ctx.limits.maxEnvelopes) return s.reply(R.tooManyRecipients);
   tx.recipients.push(recipient);
   s.state.recipients.push(addressText(recipient.address));
   s.reply(R.recipientOk);
@@ -318,6 +320,11 @@ async function endOfMessage(s: Session, tx: Transaction): Promise<void> {
   s.resetTransaction();
 }
 // #endregion end-of-message
+
+/** How many envelopes the transaction's recipients make: one each, or one per target an alias expanded to. */
+function envelopeCount(tx: Transaction): number {
+  return tx.recipients.reduce((n, r) => n + (r.expanded?.length ?? 1), 0);
+}
 
 /** One envelope per recipient, all with the session's facts and the transaction's DSN request. */
 function envelopesOf(s: Session, tx: Transaction): Omit<Envelope, 'id' | 'messageId'>[] {

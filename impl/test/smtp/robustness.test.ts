@@ -130,3 +130,21 @@ describe('verbs and keywords', () => {
     expect(await c.command('mail from:<a@example.org> size=10')).toBe('250 2.0.0 Ok');
   });
 });
+
+describe('a message for more envelopes than the queue takes in one commit', () => {
+  it('is refused at the RCPT that would go over, counting what aliases expand to, whatever max-rcpt says', async () => {
+    const expanded = (n: number) => Array.from({ length: n }, (_, i) => ({ address: { user: `m${i}`, domain: 'example.org' }, dispatcher: 'local' }));
+    const { port } = await startServer({
+      limits: { maxRecipients: 5000, maxEnvelopes: 10 },
+      hooks: { 'rcpt-to': [({ param }) => ({ decision: 'accept', dispatcher: 'local', ...(param.startsWith('list@') && { expanded: expanded(8) }) })] },
+    });
+    const c = await ehloClient(port);
+    expect(await c.command('MAIL FROM:<a@example.org>')).toMatch(/^250/);
+    expect(await c.command('RCPT TO:<list@example.org>')).toMatch(/^250/); // 8 envelopes
+    expect(await c.command('RCPT TO:<one@example.org>')).toMatch(/^250/); // 9
+    expect(await c.command('RCPT TO:<two@example.org>')).toMatch(/^250/); // 10
+    expect(await c.command('RCPT TO:<three@example.org>')).toBe('452 4.5.3 Too many recipients: Too many recipients');
+    expect(await c.command('DATA')).toMatch(/^354/);
+    expect(await c.command('Subject: x\r\n\r\nx\r\n.')).toMatch(/^250 /);
+  });
+});
