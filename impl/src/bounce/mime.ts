@@ -126,8 +126,9 @@ export function recipientAddress(type: string, address: string): string {
   let out = '';
   for (const ch of address) {
     const c = ch.codePointAt(0)!;
-    if (c > 0x7e) out += `\\x{${c.toString(16).toUpperCase()}}`;
-    else if (c <= 0x20 || c === 0x2b || c === 0x3d || c === 0x5c) out += `+${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    // utf-8-addr-xtext has one escape for everything it cannot carry: non-ASCII, and also
+    // controls, space, `+`, `=` and `\` (RFC 6533 3), where 3461's xtext would write `+2B`.
+    if (c > 0x7e || c <= 0x20 || c === 0x2b || c === 0x3d || c === 0x5c) out += `\\x{${c.toString(16).toUpperCase()}}`;
     else out += ch;
   }
   return `utf-8; ${out}`;
@@ -141,6 +142,8 @@ export function recipientAddress(type: string, address: string): string {
 export function mailbox(user: string, domain: string): string {
   const atext = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u{80}-\u{10FFFF}-]+$/u;
   const dotAtom = user.split('.').every((part) => atext.test(part));
-  const local = dotAtom ? user : `"${user.replace(/(["\\])/g, '\\$1')}"`;
+  // A local part that came quoted (`"john smith"`) is kept with its quotes, as the envelope has it: quoting it again would name another mailbox.
+  const quoted = /^"(?:[^"\\]|\\.)*"$/.test(user);
+  const local = dotAtom || quoted ? user : `"${user.replace(/(["\\])/g, '\\$1')}"`;
   return `${local}@${domain}`;
 }
