@@ -15,6 +15,7 @@
  */
 import { constants } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 export interface DotlockOptions {
   /** How old a lock may be before it is taken as left over by a crash. Default 300 000 (5 minutes). */
@@ -67,6 +68,11 @@ export async function acquireDotlock(file: string, options: DotlockOptions = {})
       };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') {
+        // Debian's /var/mail is root:mail 2775; the agent runs as the user, without the mail group.
+        throw new DotlockError(`cannot create lock file ${path}: ${(e as Error).message} ` +
+          `(the delivery runs as the user: make ${dirname(path)} writable by all, with the sticky bit, e.g. chmod 1777 ${dirname(path)})`, 'error');
+      }
       if (code !== 'EEXIST') {
         throw new DotlockError(`cannot create lock file ${path}: ${(e as Error).message}`, 'error');
       }
