@@ -169,8 +169,10 @@ class Daemon {
 
   /**
    * SIGTERM, and SIGINT (Ctrl-C in `smtpd -d`), drain: smtp stops
-   * accepting, open sessions get until the deadline to finish, then the
-   * children stop in reverse start order and the parent exits 0. The
+   * accepting, open sessions get until the deadline to finish, the
+   * scheduler hands out nothing more and the deliveries under way get
+   * until the deadline too, then the children stop in reverse start
+   * order and the parent exits 0. The
    * children ignore these signals themselves (child.ts), so Ctrl-C,
    * which the terminal sends to the whole process group, stops them in
    * this order too. SIGHUP would reload the configuration; not yet.
@@ -205,19 +207,29 @@ class Daemon {
     return this.stopping;
   }
 
+  /** Asks one child to drain (see Role.drain), within the drain deadline; logs what had to be cut. */
+  private async drain(name: 'smtp' | 'scheduler' | 'dispatcher', cutText: string): Promise<void> {
+    const child = this.supervisor.get(name);
+    if (!child || child.process.exitCode !== null) return;
+    const deadlineMs = this.options.drainMs ?? 10_000;
+    try {
+      const { cut } = await child.control.request({ type: 'proc.drain', deadlineMs }, { timeoutMs: deadlineMs + 5_000 });
+      if (cut > 0) this.log.info(`info: smtpd: ${cut} ${cutText}`);
+    } catch (err) {
+      this.log.warn(`warn: smtpd: ${name} did not drain: ${(err as Error).message}`);
+    }
+  }
+
   private async stop(status: number, drain: boolean): Promise<number> {
     this.supervisor.expectExits();
     for (const { server } of this.listeners) if (server.listening) server.close();
     for (const { socket } of this.early.splice(0)) socket.destroy();
-    const smtp = this.supervisor.get('smtp');
-    if (drain && smtp && smtp.process.exitCode === null) {
-      const deadlineMs = this.options.drainMs ?? 10_000;
-      try {
-        const { cut } = await smtp.control.request({ type: 'smtp.drain', deadlineMs }, { timeoutMs: deadlineMs + 5_000 });
-        if (cut > 0) this.log.info(`info: smtpd: ${cut} session(s) still open at the deadline were closed`);
-      } catch (err) {
-        this.log.warn(`warn: smtpd: smtp did not drain: ${(err as Error).message}`);
-      }
+    if (drain) {
+      // Sessions first; then the scheduler hands out nothing more, and the deliveries under way may
+      // finish while the queue is still up to record them: one cut off would be delivered again later.
+      await this.drain('smtp', 'session(s) still open at the deadline were closed');
+      await this.drain('scheduler', '');
+      await this.drain('dispatcher', 'delivery(ies) still running at the deadline were cut off, and will be tried again');
     }
     await this.supervisor.stopAll([...PROCESSES].reverse().map((p) => p.name));
     return status;

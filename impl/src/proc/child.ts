@@ -116,7 +116,7 @@ const parent = new Peer({
         return {};
       },
       'proc.ping': () => ({ name, pid: process.pid, uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, title: process.title }),
-      'smtp.drain': async (msg) => ({ cut: (await role?.drain?.(msg.deadlineMs)) ?? 0 }),
+      'proc.drain': async (msg) => ({ cut: (await role?.drain?.(msg.deadlineMs)) ?? 0 }),
       'proc.stop': async () => {
         stopped = true;
         await role?.stop();

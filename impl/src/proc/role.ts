@@ -34,7 +34,11 @@ export interface RoleContext {
 }
 
 export interface Role {
-  /** smtp only: stop accepting, wait for sessions until the deadline; resolves with how many were cut. */
+  /**
+   * Take no new work and wait, until the deadline, for what is under way
+   * (smtp: sessions; scheduler: nothing to wait for; dispatcher:
+   * deliveries); resolves with how many were cut.
+   */
   drain?(deadlineMs: number): Promise<number>;
   /** Releases everything: closes sockets, finishes writes. The process exits afterwards. */
   stop(): Promise<void>;

@@ -292,6 +292,30 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(readdirSync(join(dir, 'mail', 'nobody', 'new'))).toHaveLength(1);
   });
 
+  it('SIGTERM lets a delivery under way finish and records it: after a restart it is not run again', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table aliases file:${dir}/aliases`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec`,
+      'match from any for domain "example.org" action "local"',
+    ]);
+    // A slow command: it is still running when the daemon is told to stop.
+    writeFileSync(join(dir, 'aliases'), `slow: "|/bin/sh -c 'touch ${dir}/out/started; sleep 2; cat >> ${dir}/out/slow'"\n`);
+    let daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'slow@example.org').stdout).toMatch(/<- {2}250 /);
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(dir, 'out', 'started')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(daemon.lines.some((l) => / mda delivery .*to=<slow@example.org> .*result=Ok/.test(l))).toBe(true);
+
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    await daemon.waitFor(/^info: queue: 0 envelope\(s\) in the spool at start-up$/);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(readFileSync(join(dir, 'out', 'slow'), 'utf8').match(/hello from the delivery test/g)).toHaveLength(1);
+  });
+
   it('a message whose queue ttl runs out is bounced with status 4.4.7 after a last try', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" relay host smtp://127.0.0.1:9 ttl 3s'));
     const daemon = await startServing(conf, spool);

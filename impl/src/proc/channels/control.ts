@@ -86,8 +86,12 @@ export const controlChannel = channel('control', {
     request: empty,
     response: object({ name: string, pid: number, uid: number, gid: number, title: string }),
   },
-  /** Stop accepting, let sessions finish until the deadline; answers how many had to be cut. */
-  'smtp.drain': { request: object({ deadlineMs: number }), response: object({ cut: number }) },
+  /**
+   * Take no new work, let what is under way finish until the deadline;
+   * answers how many had to be cut (smtp: sessions; the scheduler: hands
+   * out nothing more; the dispatcher: deliveries).
+   */
+  'proc.drain': { request: object({ deadlineMs: number }), response: object({ cut: number }) },
   /** Release everything and answer; the child exits right after. */
   'proc.stop': { request: empty, response: empty },
 });

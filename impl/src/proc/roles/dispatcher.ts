@@ -40,6 +40,9 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
   const users = new Map<string, Userbase>();
   const inbox = new ContentInbox();
   let nextRef = 1;
+  /** Deliveries under way, and who waits for them to be none (see drain). */
+  let running = 0;
+  let idle: (() => void) | undefined;
 
   const deliver = async (envelope: Envelope, content: NodeJS.ReadableStream): Promise<WireOutcome> => {
     const action = config.actions.find((a) => a.name === envelope.dispatcher);
@@ -79,12 +82,15 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
           const envelope = fromWire(wire);
           const content = inbox.take(ref);
           let outcome: WireOutcome;
+          running += 1;
           try {
             outcome = await deliver(envelope, content);
           } catch (err) {
             outcome = { result: 'tempfail', reason: (err as Error).message };
           } finally {
             content.resume(); // whatever the agent did not read is drained, so the stream ends
+            running -= 1;
+            if (running === 0) idle?.();
           }
           logDelivery(log, envelope, outcome);
           return outcome;
@@ -94,6 +100,23 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
   });
 
   return {
+    /**
+     * The daemon is stopping, and the scheduler hands out nothing more:
+     * let the deliveries under way end while the queue is still there to
+     * record them. One cut off now (an mda halfway, an LMTP transaction)
+     * would be tried again after the restart, and perhaps delivered twice.
+     */
+    drain: async (deadlineMs) => {
+      if (running === 0) return 0;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        idle = resolve;
+        timer = setTimeout(resolve, deadlineMs);
+      });
+      clearTimeout(timer);
+      idle = undefined;
+      return running;
+    },
     stop: async () => {
       queue.close();
       agents.close();

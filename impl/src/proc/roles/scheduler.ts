@@ -28,6 +28,8 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
   if (!socket) throw new Error('scheduler: no link to the queue');
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
+  /** The daemon is stopping: attempts under way may end, no new one starts. */
+  let holding = false;
 
   const queue = new Peer({
     self: 'scheduler',
@@ -64,7 +66,7 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
    * for more than `scheduler limit max-inflight` at once.
    */
   function pump(): void {
-    if (stopping) return;
+    if (stopping || holding) return;
     clearTimeout(timer);
     const now = seconds();
     for (const envelope of ramqueue.due(now, BATCH)) void attempt(envelope);
@@ -134,6 +136,11 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
   }
 
   return {
+    drain: async () => {
+      holding = true;
+      clearTimeout(timer);
+      return 0;
+    },
     stop: async () => {
       stopping = true;
       clearTimeout(timer);
