@@ -158,6 +158,31 @@ class OutputTail {
 }
 
 /**
+ * The process groups of the commands running now. If this process ends
+ * first (the agent's socket closed, the daemon was killed), they go with
+ * it: a command left running would finish a delivery that is already
+ * counted as failed, and the retry would deliver the message again.
+ */
+const runningGroups = new Set<number>();
+let reaperInstalled = false;
+
+function trackGroup(pid: number): void {
+  if (!reaperInstalled) {
+    reaperInstalled = true;
+    process.once('exit', () => {
+      for (const group of runningGroups) {
+        try {
+          process.kill(-group, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    });
+  }
+  runningGroups.add(pid);
+}
+
+/**
  * Runs `/bin/sh -c commandLine` with `input` (already in the shape the
  * command should read) on its stdin. Never throws for a delivery problem.
  */
@@ -169,6 +194,11 @@ export async function runCommand(commandLine: string, input: AsyncIterable<unkno
   // detached: the command leads its own process group (setsid(), as
   // forkmda() does), so that a time limit stops its children too.
   const child = spawn('/bin/sh', ['-c', commandLine], { cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const group = child.pid;
+  if (group !== undefined) {
+    trackGroup(group);
+    child.once('exit', () => runningGroups.delete(group));
+  }
   const output = new OutputTail();
   child.stdout.on('data', (chunk: Buffer) => output.add(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.add(chunk));

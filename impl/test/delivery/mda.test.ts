@@ -3,6 +3,7 @@
  * aliases, the wrapper, and procmail as a real MDA. Each runs through
  * deliverLocal(), as the dispatcher will run it.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -133,5 +134,25 @@ describe('mda', () => {
       .toEqual({ result: 'permfail', reason: 'command exited with status 69 (service unavailable)' });
     expect(commandOutcome({ code: null, signal: 'SIGTERM', timedOut: true, inputComplete: false, lastLine: 'x' }, 'mda', 300_000))
       .toEqual({ result: 'tempfail', reason: 'mda timed out after 300 s: "x"' });
+  });
+});
+
+describe('a command still running when the agent ends', () => {
+  const freshDir = tempDirPerTest();
+
+  it('is killed with its process group: it must not finish a delivery already counted as failed', async () => {
+    const dir = freshDir();
+    const script = join(dir, 'agent.ts');
+    const mda = join(import.meta.dirname, '..', '..', 'src', 'delivery', 'mda.ts');
+    // Stands in for an agent whose socket closed: it starts a command, and exits soon after.
+    writeFileSync(script, [
+      `import { runCommand } from ${JSON.stringify(mda)};`,
+      `void runCommand('sleep 1; touch ${dir}/finished', (async function* () { yield Buffer.from('x'); })(), { cwd: '/' });`,
+      'setTimeout(() => process.exit(0), 300);',
+    ].join('\n'));
+    const result = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(existsSync(join(dir, 'finished'))).toBe(false);
   });
 });
