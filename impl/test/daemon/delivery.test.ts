@@ -61,6 +61,15 @@ print(json.dumps(out))
   return JSON.parse(execFileSync('python3', ['-c', script, maildir], { encoding: 'utf8' })) as never;
 }
 
+/** The local action for example.org, with the aliases in DIR/aliases, whose commands may run. */
+function aliasesAllowExec(dir: string): string[] {
+  return [
+    `table aliases file:${dir}/aliases`,
+    `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec`,
+    'match from any for domain "example.org" action "local"',
+  ];
+}
+
 /** The local action for example.org, and an action for hold.example that fails for now (a relay to port 9, where nothing listens). */
 function localAndHold(dir: string, hold = 'action "hold" relay host smtp://127.0.0.1:9'): string[] {
   return [
@@ -156,11 +165,7 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
   });
 
   it('with alias <t> allow-exec the command runs, with the message on its stdin', async () => {
-    const { port, dir, conf, spool } = await setUp((dir) => [
-      `table aliases file:${dir}/aliases`,
-      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec`,
-      'match from any for domain "example.org" action "local"',
-    ]);
+    const { port, dir, conf, spool } = await setUp(aliasesAllowExec);
     writeFileSync(join(dir, 'aliases'), `pipe: "|/bin/sh -c 'cat > ${dir}/out/piped'"\n`);
     const daemon = await startServing(conf, spool);
     running.push(daemon);
@@ -293,11 +298,7 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
   });
 
   it('SIGTERM lets a delivery under way finish and records it: after a restart it is not run again', async () => {
-    const { port, dir, conf, spool } = await setUp((dir) => [
-      `table aliases file:${dir}/aliases`,
-      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec`,
-      'match from any for domain "example.org" action "local"',
-    ]);
+    const { port, dir, conf, spool } = await setUp(aliasesAllowExec);
     // A slow command: it is still running when the daemon is told to stop.
     writeFileSync(join(dir, 'aliases'), `slow: "|/bin/sh -c 'touch ${dir}/out/started; sleep 2; cat >> ${dir}/out/slow'"\n`);
     let daemon = await startServing(conf, spool);
