@@ -194,8 +194,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A string of at most `max` characters, without control characters (NUL, CR, LF...). */
-function isText(v: unknown, max = 255): v is string {
+/** The longest ENVID and ORCPT an envelope holds (RFC 3461 4.4 and 4.2), after xtext decoding. */
+export const DSN_LIMITS = { envid: 100, orcpt: 500 } as const;
+
+/**
+ * A string of at most `max` characters, without control characters (NUL,
+ * CR, LF...): what an envelope's text fields must be. The SMTP engine
+ * checks what clients send with the same rule, so that a value the queue
+ * would refuse is refused at the command, not at commit.
+ */
+export function isText(v: unknown, max = 255): v is string {
   return typeof v === 'string' && v.length <= max && !/[\x00-\x1f\x7f]/.test(v);
 }
 
@@ -244,7 +252,7 @@ function dsnOf(v: unknown): DsnRequest | null {
     dsn.notify = notify as DsnRequest['notify'];
   }
   if (orcpt !== undefined) {
-    if (!isText(orcpt, 500)) return null;
+    if (!isText(orcpt, DSN_LIMITS.orcpt)) return null;
     dsn.orcpt = orcpt;
   }
   if (ret !== undefined) {
@@ -252,7 +260,7 @@ function dsnOf(v: unknown): DsnRequest | null {
     dsn.ret = ret;
   }
   if (envid !== undefined) {
-    if (!isText(envid, 100)) return null;
+    if (!isText(envid, DSN_LIMITS.envid)) return null;
     dsn.envid = envid;
   }
   return dsn;

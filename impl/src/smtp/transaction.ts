@@ -4,6 +4,7 @@
  * the queue, and `250` promises delivery.
  */
 import type { IncomingMessage } from '../queue/backend.ts';
+import { DSN_LIMITS, isText } from '../queue/envelope-format.ts';
 import type { DsnRequest, Envelope, MailAddress, Origin } from '../queue/types.ts';
 import type { ExpandedTarget, Reply } from './hooks.ts';
 import { addressText, decodeXtext, parsePath, parseParams, type PathResult } from './address.ts';
@@ -44,14 +45,6 @@ export interface Transaction {
   committing?: boolean;
 }
 
-const MAX_ENVID = 100;
-/** RFC 3461 4.2: an ORCPT parameter is at most 500 characters. */
-const MAX_ORCPT = 500;
-/**
- * Control characters, which xtext can smuggle in (`+0A` is a line feed):
- * nothing that reaches an envelope, a log line or a bounce may hold them.
- */
-const CONTROL = /[\x00-\x1f\x7f]/;
 
 /** The path after `FROM:` or `TO:`, read with UTF-8 allowed; whether it may keep UTF-8 is decided once the parameters are known. */
 function readPath(args: string, keyword: string, nullAllowed: boolean, s: Session): PathResult | undefined {
@@ -106,17 +99,18 @@ function mailParams(s: Session, tx: Transaction, rest: string): Reply | undefine
     if (key === 'SIZE' && value !== undefined) {
       if (!/^\d{1,20}$/.test(value)) return R.badParam(`invalid ${text}`);
       if (Number(value) > s.ctx.limits.maxMessageSize) return R.sizeDeclared;
-    } else if (key === 'BODY' && value !== undefined && (asciiUpper(value) === '7BIT' || asciiUpper(value) === '8BITMIME')) {
+    } else if (key === 'BODY' && value !== undefined && ['7BIT', '8BITMIME'].includes(asciiUpper(value))) {
       // 8BITMIME (RFC 6152): the content is stored as it comes either way.
     } else if (key === 'SMTPUTF8' && value === undefined) {
       tx.utf8 = true;
     } else if (key === 'AUTH' && value !== undefined) {
       // RFC 4954 5: the identity a relaying client vouches for; OpenSMTPD ignores it too.
-    } else if (dsn && key === 'RET' && value !== undefined && (asciiUpper(value) === 'FULL' || asciiUpper(value) === 'HDRS')) {
+    } else if (dsn && key === 'RET' && value !== undefined && ['FULL', 'HDRS'].includes(asciiUpper(value))) {
       tx.ret = asciiUpper(value) as 'FULL' | 'HDRS';
     } else if (dsn && key === 'ENVID' && value !== undefined) {
       const envid = decodeXtext(value);
-      if (envid === undefined || envid.length > MAX_ENVID || CONTROL.test(envid)) return R.badParam(`invalid ${text}`);
+      // xtext can carry control characters (`+0A` is a line feed); the envelope may not hold them.
+      if (envid === undefined || !isText(envid, DSN_LIMITS.envid)) return R.badParam(`invalid ${text}`);
       tx.envid = envid;
     } else {
       return R.unsupportedParam(text);
@@ -179,7 +173,7 @@ function rcptParams(s: Session, recipient: Recipient, rest: string): Reply | und
       const semi = value.indexOf(';');
       const address = semi > 0 ? decodeXtext(value.slice(semi + 1)) : undefined;
       const orcpt = `${value.slice(0, semi)};${address}`;
-      if (address === undefined || address === '' || CONTROL.test(orcpt) || orcpt.length > MAX_ORCPT) {
+      if (address === undefined || address === '' || !isText(orcpt, DSN_LIMITS.orcpt)) {
         return R.badParam('ORCPT address syntax error');
       }
       recipient.orcpt = orcpt;
