@@ -29,11 +29,14 @@ export interface LogBackendOptions {
   log?: QueueLog;
   /** A segment is closed, and the next one begun, once it holds this many bytes. */
   segmentBytes?: number;
+  /** Zeros written ahead of the records, in steps of this many bytes; 0 for none (see LogAppender). */
+  preallocateBytes?: number;
   /** Compaction may run while the log has more segments than this (see LogQueueBackend.compact). */
   compactAbove?: number;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_PREALLOCATE_BYTES = 1024 * 1024;
 export const DEFAULT_COMPACT_ABOVE = 4;
 
 /** The oldest segment is compacted when at most this share of it is still live. */
@@ -62,7 +65,9 @@ export async function openLogBackend(options: LogBackendOptions): Promise<LogQue
   for (const segment of segments.all) segment.named = true;
   const index = new LogIndex();
   const dropped = recoverLog({ layout, segments: segments.all, index, validate, log });
-  const appender = new LogAppender(segments, io, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+  const appender = new LogAppender(
+    segments, io, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES,
+  );
   const backend = new LogQueueBackend(layout, dirs, segments, index, appender, validate, log, options.compactAbove ?? DEFAULT_COMPACT_ABOVE);
   for (const id of dropped) backend.queueDelete(id);
   backend.tidy();

@@ -32,10 +32,15 @@ type Scanned =
   | { type: typeof UPDATE; envelope: StoredEnvelope }
   | { type: typeof DELETE; id: EnvelopeId };
 
-/** Where reading a segment stopped, and why; `tail` when nothing that looks written follows it. */
+/**
+ * Where reading a segment stopped, and why. `zeros` when the file holds
+ * nothing but zeros from there on (the space written ahead of the
+ * records); `tail` when nothing but zeros follows the record that failed.
+ */
 interface BadRecord {
   offset: number;
   reason: string;
+  zeros: boolean;
   tail: boolean;
 }
 
@@ -44,6 +49,10 @@ interface BadRecord {
  * Replays the log into `ctx.index`, and returns the envelopes it dropped:
  * the backend appends a DELETE for each, so that they stay dropped and the
  * next start-up does not report them again.
+ *
+ * Where the records of the last segment end, zeros follow: the space
+ * the appender writes ahead of them (see Gather.write). Reading stops
+ * there, quietly; the next record goes there.
  *
  * What a bad record means depends on where it is:
  *
@@ -142,6 +151,10 @@ class Replay {
 function damaged(ctx: RecoverLogContext, segment: Segment, bad: BadRecord, last: boolean): void {
   const name = `log/${segmentName(segment.seq)}`;
   const at = `at offset ${bad.offset} (${bad.reason})`;
+  if (last && bad.zeros) {
+    segment.size = bad.offset;
+    return;
+  }
   if (last && bad.tail) {
     ctx.log(`info: queue: ${name}: the last record, ${at}, is a commit that never completed: ${segment.size - bad.offset} bytes cut off`);
     cut(segment, bad.offset);
@@ -162,6 +175,7 @@ function cut(segment: Segment, size: number): void {
   ftruncateSync(segment.fd, size);
   fdatasyncSync(segment.fd);
   segment.size = size;
+  segment.allocated = size;
 }
 
 /** Writes something into corrupt/ under `name` (or `name.1`...: evidence is never overwritten); its name, or the failure. */
@@ -194,7 +208,10 @@ function scanSegment(segment: Segment, apply: (r: Scanned) => void): BadRecord |
 // #region read-record
 function readRecord(segment: Segment, offset: number): { record: Scanned; next: number } | BadRecord {
   const { fd, size } = segment;
-  const bad = (reason: string, end: number): BadRecord => ({ offset, reason, tail: end >= size || zeroFrom(fd, offset, size) });
+  const bad = (reason: string, end: number): BadRecord => {
+    const zeros = zeroFrom(fd, offset, size);
+    return { offset, reason, zeros, tail: zeros || zeroFrom(fd, Math.min(end, size), size) };
+  };
   if (size - offset < HEADER_BYTES) return bad('header incomplete', size);
   const { length, crc, type } = decodeHeader(preadSync(fd, offset, HEADER_BYTES));
   const start = offset + HEADER_BYTES;
@@ -236,7 +253,7 @@ function crcOfRange(fd: number, type: RecordType, start: number, length: number)
   return crc;
 }
 
-/** Whether the file holds only zeros from `offset` on (blocks allocated, never written: a crash, not damage). */
+/** Whether the file holds only zeros from `offset` on (space written ahead, or blocks a crash left unwritten). */
 function zeroFrom(fd: number, offset: number, size: number): boolean {
   for (let at = offset; at < size; at += READ_WHOLE_BYTES) {
     if (preadSync(fd, at, Math.min(READ_WHOLE_BYTES, size - at)).some((b) => b !== 0)) return false;

@@ -11,7 +11,7 @@
  * delivery, for compaction and at start-up. Segments are removed from
  * the oldest end only (see SegmentList.collect).
  */
-import { closeSync, fdatasync, fstatSync, openSync, read, readdirSync, readSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, read, readdirSync, readSync, writev, writevSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -65,6 +65,12 @@ export class Segment implements Syncable {
   unsynced = false;
   /** A write failed, or the damage found at start-up could not be cut off: records go to a new segment. */
   broken = false;
+  /**
+   * Bytes in the file: `size`, then the zeros written ahead of the records
+   * (LogAppender). Only the last segment has any; the others are trimmed
+   * to their records when they stop being the last.
+   */
+  allocated: number;
   private readers = 0;
   private retired = false;
 
@@ -72,11 +78,13 @@ export class Segment implements Syncable {
     readonly seq: number,
     readonly path: string,
     readonly fd: number,
-    /** Bytes in the file: where the next record goes. */
+    /** Where the records end: where the next one goes. */
     public size: number,
     /** Its name is durable: log/ was fsync'd since the file was created. */
     public named: boolean,
-  ) {}
+  ) {
+    this.allocated = size;
+  }
 
   /** fdatasync(2), on the pool: the records' bytes and the file's size, not its times. */
   sync(): Promise<void> {
@@ -231,15 +239,18 @@ export class SegmentList {
   /**
    * The segment the next records go to: the current one, or a new one if
    * the current one has grown past `limit` bytes or is broken. Before the
-   * new file is created, the old one is made durable whole if a flush of
-   * deletes left it unsynced: so every segment but the last was durable
-   * whole before its successor existed, and start-up can call a bad record
-   * in any but the last one corruption, never a crash.
+   * new file is created, the old one is cut to its records (the zeros
+   * written ahead of them go) and made durable whole: so every segment but
+   * the last was durable whole, records only, before its successor
+   * existed, and start-up can call a bad record in any but the last one
+   * corruption, never a crash.
    */
   async writable(limit: number): Promise<Segment> {
     const old = this.current;
     if (old.size < limit && !old.broken) return old;
-    if (old.unsynced && !old.broken) {
+    if (!old.broken && (old.unsynced || old.allocated > old.size)) {
+      if (old.allocated > old.size) ftruncateSync(old.fd, old.size);
+      old.allocated = old.size;
       await old.sync();
       old.unsynced = false;
     }

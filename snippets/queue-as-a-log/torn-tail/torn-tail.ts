@@ -1,7 +1,7 @@
 // Commit three messages to the log backend and delete one envelope, print
-// the records of the segment, then cut the last one short, as a crash in
-// the middle of its write would, and start again.
-import { mkdtemp, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+// the records of the segment, then tear the last one, as a crash in the
+// middle of its write would, and start again.
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -37,10 +37,12 @@ try {
   console.log(`1. committed A, B and C, deleted bob's envelope; the spool holds: ${(await files()).join(', ')}`);
   await printRecords();
 
-  // 2. Cut the last 10 bytes off, as if the power failed while C was being written.
-  const size = (await stat(segment)).size;
-  await truncate(segment, size - 10);
-  console.log(`2. cut the segment from ${size} to ${size - 10} bytes; started again:`);
+  // 2. Zeros over the last 10 bytes of C, as if the power failed while C was being written.
+  const bytes = await readFile(segment);
+  const end = recordsEnd(bytes);
+  bytes.fill(0, end - 10, end);
+  await writeFile(segment, bytes);
+  console.log(`2. put zeros back over bytes ${end - 10} to ${end - 1}, the end of C; started again:`);
   queue = await openQueueBackend('log', { spool, log });
   await recover(queue);
   await queue.close();
@@ -62,14 +64,23 @@ async function commit(queue: QueueBackend, name: string, content: string, to: st
 /** Every record of the segment, decoded with the backend's own functions, its checksum checked. */
 async function printRecords(): Promise<void> {
   const bytes = await readFile(segment);
+  const end = recordsEnd(bytes);
   console.log('  offset  length  crc  type    what');
-  for (let offset = 0; offset < bytes.length;) {
+  for (let offset = 0; offset < end;) {
     const { length, crc, type } = decodeHeader(bytes.subarray(offset, offset + HEADER_BYTES));
     const payload = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
     const check = recordCrc(type, [payload]) === crc ? 'ok ' : 'BAD';
     console.log(`  ${String(offset).padStart(6)}  ${String(length).padStart(6)}  ${check}  ${describe(type, payload)}`);
     offset += HEADER_BYTES + length;
   }
+  console.log(`  ${String(end).padStart(6)}  then ${bytes.length - end} bytes of zeros, written ahead of the records`);
+}
+
+/** Where the records end: the zeros after them are the space the backend wrote ahead. */
+function recordsEnd(bytes: Buffer): number {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return end;
 }
 
 function describe(type: number, payload: Buffer): string {

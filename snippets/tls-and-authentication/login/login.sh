@@ -26,8 +26,11 @@ chmod 644 "$dir/passwords"  # read by the lookup process (hashes only)
 mkdir -m 1777 "$dir/mail"
 
 # A free port on 127.0.0.1, then the daemon in the foreground (-d).
+# The log file exists before the daemon does, so that the wait below
+# never reads a file the background job has not opened yet.
 port=$(python3 -c 'import socket; s = socket.socket()
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+: > "$dir/log"
 smtpd -d -v -f smtpd.conf --spool "$dir/spool" -D port="$port" \
   -D cert="\"$dir/mx.crt\"" -D key="\"$dir/mx.key\"" \
   -D passwords="\"$dir/passwords\"" \
