@@ -107,7 +107,7 @@ export class Session {
 
   private greet(): void {
     if (this.ctx.closing) {
-      this.reply(R.shuttingDown(this.hostname));
+      this.out += formatReply(R.shuttingDown(this.hostname));
       return this.quit('shutdown');
     }
     this.stage = 'command';
@@ -369,13 +369,19 @@ export class Session {
 
   /**
    * Closes the session for a server shutdown: now if it is idle (or if
-   * `force`), else at its next command outside a transaction.
+   * `force`), else at its next command outside a transaction. The 421 is
+   * not logged as a failed command (no command failed: the session ends,
+   * and `disconnected reason=shutdown` says why). With `force`, at the
+   * deadline, the connection is closed whole once the reply is written,
+   * even if the client holds its end open after ours: a client must not
+   * keep the daemon from stopping.
    */
   shutdown(force: boolean): void {
-    if (force || (this.stage === 'command' && !this.busy && !this.tx)) {
-      this.reply(R.shuttingDown(this.hostname));
+    if (!this.isClosing() && (force || (this.stage === 'command' && !this.busy && !this.tx))) {
+      this.out += formatReply(R.shuttingDown(this.hostname));
       this.quit('shutdown');
     }
+    if (force) this.socket.destroySoon();
   }
 
   private attach(socket: Socket): void {

@@ -117,8 +117,9 @@ export class RawClient {
     socket.on('error', () => {});
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = connect(port, '127.0.0.1');
+  /** `allowHalfOpen`: the client keeps its end open after the server closes its own, until it closes it itself. */
+  static async connect(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+    const socket = connect({ port, host: '127.0.0.1', ...options });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     const client = new RawClient(socket);
     clients.push(client);

@@ -138,6 +138,34 @@ describe('the server', () => {
   });
 });
 
+describe('shutting down', () => {
+  it('logs the 421 as the way the session ended, not as a failed command', async () => {
+    const { port, smtp, logs } = await startServer();
+    const c = await ehloClient(port);
+    await c.command('MAIL FROM:<a@example.com>');
+    await c.command('RCPT TO:<b@example.org>');
+    await c.command('DATA');
+    const closing = smtp.close();
+    expect(await c.command('x\r\n.')).toMatch(/^250 /);
+    expect(await c.reply()).toBe('421 4.3.2 mx.test Service shutting down, closing channel');
+    await closing;
+    expect(logs.filter((l) => l.includes('failed-command'))).toEqual([]);
+    expect(logs.at(-1)).toMatch(/smtp disconnected reason=shutdown$/);
+  });
+
+  it('closes, at the deadline, a connection whose client holds its end open after the 421', async () => {
+    const { port, smtp } = await startServer();
+    const c = await RawClient.connect(port, { allowHalfOpen: true });
+    await c.reply();
+    await c.command('EHLO client.test');
+    const started = Date.now();
+    await smtp.close(300);
+    expect(await c.reply()).toBe('421 4.3.2 mx.test Service shutting down, closing channel');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(smtp.sessions).toBe(0);
+  });
+});
+
 describe('settings from smtpd.conf', () => {
   it('maps a listen line and the smtp limits', () => {
     const { config, errors } = parseConfig(
