@@ -1,6 +1,6 @@
 /**
  * node --import tsx bench/src/breakdown.ts [--sessions 20] [--messages 100] [--connections 0]
- *        [--rounds 1] [--warmup 2x20] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX] [--queue fs|log]
+ *        [--rounds 1] [--warmup 20x100] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX] [--queue fs|log]
  *
  * Where our server's CPU goes: starts it as the benchmark does (honours
  * SAF_SMTPD_CMD), warms it up, runs a load `rounds` times, and prints each
@@ -87,7 +87,7 @@ const connections = Number(args.connections ?? 0);
 const rounds = Number(args.rounds ?? 1);
 const srv = await oursWith(args.queue ?? 'fs').start();
 try {
-  const [warmSessions, warmMessages] = (args.warmup ?? '2x20').split('x').map(Number);
+  const [warmSessions, warmMessages] = (args.warmup ?? '20x100').split('x').map(Number);
   await runLoad({ port: srv.port, rcpt: srv.rcpt, concurrency: warmSessions!, messagesPerSession: warmMessages!, timeoutMs: 10_000 });
   await sleep(1000);
   for (let round = 0; round < rounds; round++) {

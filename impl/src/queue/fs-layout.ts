@@ -137,7 +137,7 @@ export async function initSpool(
       }
     }
   }
-  if (orphans > 0) log(`info: queue: removed ${orphans} files of messages never committed or half deleted`);
+  if (orphans > 0) log(`info: queue: removed ${orphans} file${orphans === 1 ? '' : 's'} of messages never committed or half deleted`);
   await dirs.sync(layout.queue);
   await dirs.sync(layout.root);
   return committed;
