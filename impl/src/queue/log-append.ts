@@ -1,7 +1,7 @@
 /**
  * Appending records to the log: what one group-commit flush does.
  */
-import { ftruncateSync } from 'node:fs';
+import { fstatSync, ftruncateSync } from 'node:fs';
 import { formatMessageId } from './ids.ts';
 import {
   COMMIT, continueCrc, DELETE, encodeCommitHead, encodeDelete, encodeHeader, encodeUpdate, HEADER_BYTES, MAX_PAYLOAD_BYTES,
@@ -122,6 +122,24 @@ export class LogAppender {
 
 type FileRange = { fd: number; position: number; length: number };
 
+// #region write-ahead
+/**
+ * Zeros after the records, if the disk has room for them: they only make
+ * later syncs cheaper, so a full disk (or any failure) skips them rather
+ * than failing the batch, whose records are written already. Whatever
+ * part of them was written is zeros at the end of the last segment, which
+ * start-up reads as space; the file's real length is what counts.
+ */
+function writeAhead(segment: Segment, bytes: number): void {
+  try {
+    pwritevSync(segment.fd, [zeros(bytes).subarray(0, bytes)], segment.size);
+    segment.allocated = segment.size + bytes;
+  } catch {
+    segment.allocated = Math.max(segment.size, fstatSync(segment.fd).size);
+  }
+}
+// #endregion write-ahead
+
 let zeroBuffer = Buffer.alloc(0);
 
 /** At least `bytes` zeros, allocated once and shared (only ever written from, never to). */
@@ -156,9 +174,9 @@ class Gather {
   // #region preallocate
   /**
    * Writes what is queued at the end of the records. When the records
-   * would pass the zeros written ahead of them, more zeros follow in the
-   * same write, up to the next multiple of `preallocateBytes`, and the
-   * batch's fdatasync makes the file's new length durable with them.
+   * pass the zeros written ahead of them, more zeros follow them, up to
+   * the next multiple of `preallocateBytes`, and the batch's fdatasync
+   * makes the file's new length durable with them.
    *
    * Why: every fdatasync of a write that makes the file longer must also
    * write the inode (the file's size); one that overwrites blocks the
@@ -174,12 +192,12 @@ class Gather {
     const end = segment.size + this.bytes;
     const step = this.preallocateBytes;
     const ahead = end > segment.allocated && step > 0 ? Math.ceil(end / step) * step - end : 0;
-    if (ahead > 0) this.buffers.push(zeros(step).subarray(0, ahead));
     pwritevSync(segment.fd, this.buffers, segment.size);
     segment.size = end;
-    segment.allocated = Math.max(segment.allocated, end + ahead);
+    segment.allocated = Math.max(segment.allocated, end);
     this.buffers = [];
     this.bytes = 0;
+    if (ahead > 0) writeAhead(segment, ahead);
   }
   // #endregion preallocate
 

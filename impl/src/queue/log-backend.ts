@@ -222,12 +222,21 @@ export class LogQueueBackend implements QueueBackend {
     return this.group.submit({ records: deletes.length > 0 ? [...deletes, ...records] : records });
   }
 
-  /** One flush of group commit: every submission's records, appended in order. */
+  /**
+   * One flush of group commit: every submission's records, appended in
+   * order. If it fails, nothing of it is in the log (LogAppender.append
+   * cuts it off), and the DELETEs it carried go back to wait for the next
+   * flush: their envelopes are gone from the index already, and lost
+   * DELETEs would bring them back at the next start-up, to be delivered
+   * again (with a full disk, every delivery since it filled).
+   */
   private async flush(batch: readonly Submission[]): Promise<(Error | undefined)[]> {
+    const records = batch.flatMap((s) => s.records);
     try {
-      await this.appender.append(batch.flatMap((s) => s.records));
+      await this.appender.append(records);
       return batch.map(() => undefined);
     } catch (err) {
+      this.pendingDeletes = [...records.filter((r) => r.type === 'delete'), ...this.pendingDeletes];
       return batch.map(() => (err instanceof Error ? err : new Error(String(err))));
     } finally {
       this.tidy();

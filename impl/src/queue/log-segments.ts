@@ -248,6 +248,13 @@ export class SegmentList {
   async writable(limit: number): Promise<Segment> {
     const old = this.current;
     if (old.size < limit && !old.broken) return old;
+    if (old.broken && old.size === 0 && old.allocated === 0) {
+      // Cut back to nothing after a failed first batch: no record in it to
+      // distrust, so the next batch goes there, rather than a new empty
+      // file for every failure while the disk is full.
+      old.broken = false;
+      return old;
+    }
     if (!old.broken && (old.unsynced || old.allocated > old.size)) {
       if (old.allocated > old.size) ftruncateSync(old.fd, old.size);
       old.allocated = old.size;

@@ -4,9 +4,10 @@
  * tail or a damaged segment, segments rotated and removed oldest first,
  * compaction, large messages, and deletes nobody waited for.
  */
-import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
 import { DEFAULT_PREALLOCATE_BYTES, type LogBackendOptions, type LogQueueBackend, openLogBackend } from '../../src/queue/log-backend.ts';
 import {
@@ -173,6 +174,7 @@ describe('the log backend', () => {
     const spool = spoolDir();
     let { q } = await open(spool);
     const kept = await commitMessage(q, 'kept');
+    console.log('SEGMENTS', segmentFiles(spool), segmentFiles(spool).map((n) => statSync(join(spool, 'log', n)).size));
     await q.close();
     const good = statSync(segmentPath(spool, 1)).size;
     writeFileSync(segmentPath(spool, 1), Buffer.alloc(4096), { flag: 'a' });
@@ -361,6 +363,84 @@ describe('the log backend', () => {
     expect(await recoverAll(q)).toEqual([]);
     await expect(q.openMessage(a1!.messageId)).rejects.toThrow(/no message/);
     await q.close();
+  });
+
+  it('keeps the DELETEs of a flush that failed for the next one, so that a delivered envelope does not come back', async () => {
+    const spool = spoolDir();
+    let failNext = false;
+    const io: SpoolIo = {
+      ...durableIo,
+      syncFile: (file, path) => (failNext ? ((failNext = false), Promise.reject(new Error('EIO: i/o error, fdatasync'))) : durableIo.syncFile(file, path)),
+    };
+    let { q } = await open(spool, { io });
+    // Two recipients, one still waiting: the segment stays, and what it says about the other one counts.
+    const [delivered, waiting] = await commitMessage(q, 'for two', ['bob', 'carol']);
+    failNext = true;
+    void q.deleteEnvelope(delivered!.id); // its DELETE rides with the next commit, whose flush fails
+    await expect(commitMessage(q, 'refused')).rejects.toThrow(/EIO/);
+    const kept = await commitMessage(q, 'kept');
+    await q.close();
+
+    ({ q } = await open(spool));
+    expect((await recoverAll(q)).sort(byId)).toEqual([waiting!, ...kept].sort(byId));
+    await q.close();
+  });
+
+  describe('on a full disk', () => {
+    const mounts: string[] = [];
+    afterEach(() => {
+      for (const dir of mounts.splice(0)) execFileSync('umount', ['--lazy', dir]);
+    });
+    /** A spool on a tmpfs of `kib` KiB: a disk that fills up. Needs root; skipped elsewhere. */
+    const smallSpool = (kib: number) => {
+      const spool = spoolDir();
+      mkdirSync(spool, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', spool]);
+      mounts.push(spool);
+      return spool;
+    };
+    const canMount = process.getuid?.() === 0 && (() => {
+      try {
+        execFileSync('mount', ['--version'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+
+    it.skipIf(!canMount)('skips the zeros written ahead when they do not fit, rather than refusing records that do', async () => {
+      const spool = smallSpool(256); // the zeros would take 1 MiB
+      let { q, lines } = await open(spool, { preallocateBytes: DEFAULT_PREALLOCATE_BYTES });
+      const one = await commitMessage(q, 'one');
+      const two = await commitMessage(q, 'two');
+      await q.close();
+      ({ q, lines } = await open(spool, { preallocateBytes: DEFAULT_PREALLOCATE_BYTES }));
+      expect(lines).toEqual([]);
+      expect((await recoverAll(q)).sort(byId)).toEqual([...one, ...two].sort(byId));
+      await q.close();
+    });
+
+    it.skipIf(!canMount)('refuses commits while it is full, without leaving a file behind for each, and takes them again once there is room', async () => {
+      const spool = smallSpool(256);
+      let { q } = await open(spool); // no zeros ahead: they would take the space the filler is to take
+      const before = await commitMessage(q, 'before');
+      const filler = join(spool, 'filler');
+      try {
+        writeFileSync(filler, Buffer.alloc(512 * 1024));
+      } catch {
+        // ENOSPC: the disk is full, as wanted
+      }
+      for (let i = 0; i < 20; i++) await expect(commitMessage(q, `refused ${i} ${'x'.repeat(8000)}`)).rejects.toThrow(/ENOSPC/);
+      expect(segmentFiles(spool).length).toBeLessThanOrEqual(2);
+      rmSync(filler);
+      const after = await commitMessage(q, 'after');
+      await q.close();
+
+      ({ q } = await open(spool));
+      expect((await recoverAll(q)).sort(byId)).toEqual([...before, ...after].sort(byId));
+      expect(await contentOf(q, after[0]!.messageId)).toBe('after');
+      await q.close();
+    });
   });
 
   it('drops an envelope that no longer validates, keeps its text in corrupt/, and says so once', async () => {
