@@ -81,8 +81,11 @@ export const noSyncIo: SpoolIo = {
  * descriptor, as C programs do.
  *
  * The queue fsyncs its buckets and incoming/ for every commit, so it keeps
- * each directory open once it has needed it (257 descriptors at most)
- * rather than paying an open and a close around every fsync. And callers
+ * the directories it needed last open (`maxOpen`, 64 by default) rather
+ * than paying an open and a close around every fsync. Not all of them:
+ * with 256 buckets, that would be 257 descriptors held for good, and a
+ * daemon allowed few (`ulimit -n`) would run out for its messages and
+ * refuse mail until restarted, whatever the load. And callers
  * share fsyncs: an fsync of a directory makes durable every change made
  * to it before the fsync started, so a caller who arrives while one is
  * running waits for the next one, together with everyone else who
@@ -91,11 +94,20 @@ export const noSyncIo: SpoolIo = {
  * its fsyncs.
  */
 export class DirectoryHandles {
+  /** Open directories, the most recently used last (a Map keeps insertion order). */
   private readonly handles = new Map<string, Descriptor>();
   /** Per directory: whether an fsync is running, and the callers waiting for the next one. */
   private readonly syncing = new Map<string, { next: Waiter[] }>();
 
-  constructor(private readonly io: SpoolIo) {}
+  constructor(
+    private readonly io: SpoolIo,
+    private readonly maxOpen = 64,
+  ) {}
+
+  /** How many directories are open now: for the tests. */
+  get open(): number {
+    return this.handles.size;
+  }
 
   sync(path: string): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -111,7 +123,7 @@ export class DirectoryHandles {
     this.syncing.set(path, state);
     while (waiters.length > 0) {
       try {
-        await this.io.syncDir(this.open(path), path);
+        await this.io.syncDir(this.handle(path), path);
         for (const w of waiters) w.resolve();
       } catch (err) {
         for (const w of waiters) w.reject(err as Error);
@@ -122,13 +134,27 @@ export class DirectoryHandles {
     this.syncing.delete(path);
   }
 
-  private open(path: string): Descriptor {
+  private handle(path: string): Descriptor {
     let dir = this.handles.get(path);
-    if (!dir) {
+    if (dir) {
+      this.handles.delete(path); // to the end: used last
+    } else {
+      this.closeIdle(this.maxOpen - 1);
       dir = new Descriptor(openSync(path, constants.O_RDONLY | constants.O_DIRECTORY)); // a failure: try again next time
-      this.handles.set(path, dir);
     }
+    this.handles.set(path, dir);
+    this.closeIdle(this.maxOpen); // those whose fsyncs kept them open past the limit
     return dir;
+  }
+
+  /** Closes the least recently used directories no fsync is running on, until at most `keep` are open. */
+  private closeIdle(keep: number): void {
+    for (const [path, dir] of this.handles) {
+      if (this.handles.size <= keep) return;
+      if (this.syncing.has(path)) continue;
+      this.handles.delete(path);
+      dir.close();
+    }
   }
 
   async close(): Promise<void> {
