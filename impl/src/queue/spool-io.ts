@@ -15,7 +15,7 @@
  * many of them wait side by side. A message's content larger than the
  * write buffer is the one other exception (fs-incoming.ts).
  */
-import { closeSync, constants, fstatSync, fsync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 
 /** What can be fsync'd: an open file or directory. */
 export interface Syncable {
@@ -81,11 +81,12 @@ export const noSyncIo: SpoolIo = {
  * descriptor, as C programs do.
  *
  * The queue fsyncs its buckets and incoming/ for every commit, so it keeps
- * the directories it needed last open (`maxOpen`, 64 by default) rather
- * than paying an open and a close around every fsync. Not all of them:
- * with 256 buckets, that would be 257 descriptors held for good, and a
- * daemon allowed few (`ulimit -n`) would run out for its messages and
- * refuse mail until restarted, whatever the load. And callers
+ * the directories it needed last open (`maxOpen`: 64, or an eighth of the
+ * descriptors the process may open if that is less) rather than paying
+ * an open and a close around every fsync. Not all of them: with 256
+ * buckets, that would be 257 descriptors held for good, and a daemon
+ * allowed few (`ulimit -n`) would run out for its messages and refuse
+ * mail until restarted, whatever the load. And callers
  * share fsyncs: an fsync of a directory makes durable every change made
  * to it before the fsync started, so a caller who arrives while one is
  * running waits for the next one, together with everyone else who
@@ -101,7 +102,7 @@ export class DirectoryHandles {
 
   constructor(
     private readonly io: SpoolIo,
-    private readonly maxOpen = 64,
+    private readonly maxOpen = Math.max(4, Math.min(64, Math.floor(descriptorLimit() / 8))),
   ) {}
 
   /** How many directories are open now: for the tests. */
@@ -169,6 +170,21 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 // #endregion fsync-directory
+
+/**
+ * How many descriptors this process may have open: the soft limit of
+ * `ulimit -n` (Node raises it to the hard limit as it starts), read from
+ * /proc on Linux; 1024, a common default, where there is no /proc.
+ */
+export function descriptorLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    return Number.isFinite(soft) && soft > 0 ? soft : 1024; // 'unlimited' is not a number; 1024 leaves maxOpen at 64
+  } catch {
+    return 1024;
+  }
+}
 
 /**
  * Creates a file (it must not exist), writes `data` and fsyncs it. Its name
