@@ -7,7 +7,7 @@
  * to warn senders whose mail is late. It holds no mail and writes no
  * file: everything it knows can be rebuilt from the spool at start-up.
  */
-import { RamQueue, schedulerOptions, type Decision, type DueEnvelope, type SchedulerEntry } from '../../scheduler/index.ts';
+import { RamQueue, RetryLater, schedulerOptions, type Decision, type DueEnvelope, type SchedulerEntry } from '../../scheduler/index.ts';
 import { queueDeliveryChannel, schedulerChannel, type Delivered, type ScheduledEntry } from '../channels/delivery.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
@@ -30,6 +30,8 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
   let stopping = false;
   /** The daemon is stopping: attempts under way may end, no new one starts. */
   let holding = false;
+  /** Bounces the queue could not make, tried again until it can. */
+  const retries = new RetryLater((line) => log.warn(line));
 
   const queue = new Peer({
     self: 'scheduler',
@@ -116,11 +118,9 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
         return;
       case 'bounce':
       case 'discard':
-        try {
-          await queue.request({ type: 'queue.bounce', ids: [decision.id], reason: decision.reason });
-        } catch (err) {
-          log.warn(`warn: scheduler: envelope ${decision.id} could not be bounced: ${(err as Error).message}`);
-        }
+        // Not awaited: a bounce that fails is tried again later, and the next attempts need not wait for it.
+        void retries.run(`envelope ${decision.id} could not be bounced`, () =>
+          queue.request({ type: 'queue.bounce', ids: [decision.id], reason: decision.reason }));
         return;
       case 'warn':
         return;
@@ -144,6 +144,7 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
     stop: async () => {
       stopping = true;
       clearTimeout(timer);
+      retries.stop();
       log.debug(`debug: scheduler: ${ramqueue.size} envelope(s) waiting at shutdown`);
       queue.close();
     },
