@@ -15,7 +15,8 @@
  * many of them wait side by side. A message's content larger than the
  * write buffer is the one other exception (fs-incoming.ts).
  */
-import { closeSync, constants, fstatSync, fsync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { descriptorLimit } from '../proc/descriptor-limit.ts';
 
 /** What can be fsync'd: an open file or directory. */
 export interface Syncable {
@@ -170,21 +171,6 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 // #endregion fsync-directory
-
-/**
- * How many descriptors this process may have open: the soft limit of
- * `ulimit -n` (Node raises it to the hard limit as it starts), read from
- * /proc on Linux; 1024, a common default, where there is no /proc.
- */
-export function descriptorLimit(): number {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const soft = Number(line?.split(/\s{2,}/)[1]);
-    return Number.isFinite(soft) && soft > 0 ? soft : 1024; // 'unlimited' is not a number; 1024 leaves maxOpen at 64
-  } catch {
-    return 1024;
-  }
-}
 
 /**
  * Creates a file (it must not exist), writes `data` and fsyncs it. Its name

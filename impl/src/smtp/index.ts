@@ -5,7 +5,7 @@
 export { createSmtpServer, type SmtpServer } from './server.ts';
 export {
   DEFAULT_LIMITS, limitsFromConfig, listenerFromDecl,
-  type SmtpLimits, type SmtpListener, type SmtpLogger, type SmtpServerOptions,
+  type SessionBudget, type SmtpLimits, type SmtpListener, type SmtpLogger, type SmtpServerOptions,
 } from './options.ts';
 export type { TlsContexts, TlsInfo } from './tls.ts';
 export { PHASES, type Hook, type HookContext, type HookDecision, type Hooks, type Phase, type Reply, type SessionState } from './hooks.ts';

@@ -89,6 +89,17 @@ export interface SmtpServerOptions {
   queueTtl?: number;
   /** The clock, for tests. */
   now?: () => Date;
+  /** How many sessions may be open at once, counted with every server that shares this object. Unlimited without it. */
+  sessions?: SessionBudget;
+}
+
+/**
+ * Sessions open, and how many may be: shared by the servers of one
+ * process (one per listener), since they share its descriptors.
+ */
+export interface SessionBudget {
+  readonly max: number;
+  open: number;
 }
 
 /** What every session of a server shares: the options, resolved. */

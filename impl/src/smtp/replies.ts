@@ -138,4 +138,5 @@ export const R = {
    */
   earlyTalker: reply(554, '5.5.1', 'Invalid command: Talked before the greeting'),
   shuttingDown: (host: string) => reply(421, '4.3.2', `${host} Service shutting down, closing channel`),
+  tooManySessions: (host: string) => reply(421, '4.3.2', `${host} Too many sessions, try again later`),
 } as const;

@@ -166,6 +166,30 @@ describe('shutting down', () => {
   });
 });
 
+describe('too many sessions', () => {
+  it('answers a connection over the budget 421 and closes it, logs it once, and takes the next one when a session ends', async () => {
+    const sessions = { max: 2, open: 0 };
+    const { port, logs } = await startServer({ sessions });
+    const first = await ehloClient(port);
+    await ehloClient(port);
+    expect(sessions.open).toBe(2);
+    const over = await RawClient.connect(port);
+    expect(await over.reply()).toBe('421 4.3.2 mx.test Too many sessions, try again later');
+    expect(await over.closed()).toBe(true);
+    const again = await RawClient.connect(port);
+    expect(await again.reply()).toMatch(/^421 4\.3\.2 /);
+    expect(logs.filter((l) => l.includes('sessions open'))).toEqual([
+      'warn: warn: smtp: 2 sessions open, the most allowed: refused 1 connection(s) with 421, the last from 127.0.0.1; raise the descriptor limit (ulimit -n) to allow more',
+    ]);
+    expect(await first.command('QUIT')).toMatch(/^221 /);
+    await first.closed();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sessions.open).toBe(1);
+    const next = await RawClient.connect(port);
+    expect(await next.reply()).toMatch(/^220 /);
+  });
+});
+
 describe('settings from smtpd.conf', () => {
   it('maps a listen line and the smtp limits', () => {
     const { config, errors } = parseConfig(

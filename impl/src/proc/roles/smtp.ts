@@ -17,6 +17,7 @@ import {
 import type { PkiMaterial } from '../channels/control.ts';
 import { lookupChannel } from '../channels/lookup.ts';
 import { queueChannel } from '../channels/queue.ts';
+import { descriptorLimit } from '../descriptor-limit.ts';
 import { Peer } from '../peer.ts';
 import { RemoteQueue } from '../queue-proxy.ts';
 import type { Role, RoleContext } from '../role.ts';
@@ -42,6 +43,9 @@ export async function startSmtp(ctx: RoleContext): Promise<Role> {
   const resolver = new Resolver({ timeout: 2_000, tries: 1 });
   if (process.env.SMTPD_NAMESERVERS) resolver.setServers(process.env.SMTPD_NAMESERVERS.split(',').map((s) => s.trim()));
   const engines: SmtpServer[] = [];
+  // Every listener's sessions count against one budget: they share this process's descriptors.
+  const limit = descriptorLimit();
+  const sessions = { max: Math.max(1, limit - Math.min(64, Math.floor(limit / 2))), open: 0 };
 
   for (const handed of ctx.listeners) {
     const decl = config.listeners[handed.info.statement - 1];
@@ -55,6 +59,7 @@ export async function startSmtp(ctx: RoleContext): Promise<Role> {
       hooks: { 'rcpt-to': [rulesHook(lookup)] },
       ...(contexts && { tls: (name: string) => contexts(name) }),
       limits: limitsFromConfig(config),
+      sessions,
       ...(queueTtl?.kind === 'queue ttl' && { queueTtl: queueTtl.ttl.seconds }),
       logger: { info: (line) => log.info(line), warn: (line) => log.warn(line) },
       resolveName: (address) => resolver.reverse(address).then((names) => names[0], () => undefined),
