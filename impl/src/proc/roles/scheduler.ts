@@ -88,7 +88,10 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
     try {
       answer = await queue.request({ type: 'queue.deliver', id: envelope.id }, { timeoutMs: DELIVERY_TIMEOUT_MS });
     } catch (err) {
+      // The queue failed (a full disk when it records the outcome, say): nothing says the attempt
+      // is over for good, so it is tried again, and the administrator hears of it.
       answer = { result: 'tempfail', reason: `the queue did not answer: ${(err as Error).message}` };
+      if (!stopping) log.warn(`warn: scheduler: envelope ${envelope.id}: ${answer.reason}; trying again later`);
     }
     if (stopping) return;
     let decision: Decision;
