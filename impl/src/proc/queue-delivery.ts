@@ -195,7 +195,12 @@ export class QueueDelivery {
    * sender) and queues it: a bounce, a delay warning or a success
    * report. Where it goes is asked of lookup, as for a RCPT TO from this
    * host with the null sender; if no rule takes the sender, the report
-   * is dropped with a log line: there is no one else to tell.
+   * is dropped with a log line: there is no one else to tell. If lookup
+   * answers "not now" (a 4xx: a ~/.forward it refuses for the moment, a
+   * table that cannot answer), a bounce is not dropped: this throws, the
+   * failed envelopes stay in the queue, and the scheduler asks again
+   * later. Dropping it would leave a message that got its 250 neither
+   * delivered nor reported.
    */
   private async notify(
     envelopes: Envelope[], action: ReportAction, details: (e: Envelope) => Partial<BounceRecipient>,
@@ -230,6 +235,9 @@ export class QueueDelivery {
       session: { local: true, helo: this.hostname, tls: false },
       envelope: { mailFrom: '', rcptTo: senderText },
     });
+    if (answer.verdict === 'tempfail' && action === 'failed') {
+      throw new Error(`the sender <${senderText}> cannot take it for now: ${answer.reply ?? 'no reason given'}`);
+    }
     if (answer.verdict !== 'accept' || !answer.expanded || answer.expanded.length === 0) {
       log.warn(`warn: queue: ${REPORT_NAME[action]} to <${senderText}> dropped: ${answer.reply ?? 'no rule takes it'}`);
       return;

@@ -232,6 +232,33 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(daemon.lines.filter((l) => /queue: bounce msgid=/.test(l))).toHaveLength(2);
   });
 
+  it('a bounce whose sender cannot take it for now stays queued, and goes out once the sender can', async () => {
+    // The sender's address is an alias for a command, which the local action may not run: 451 for now.
+    const lines = (dir: string) => [
+      `table aliases file:${dir}/aliases`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases>`,
+      'action "fail" mda "exit 67"',
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "fail.example" action "fail"',
+    ];
+    const { port, dir, conf, spool } = await setUp(lines);
+    writeFileSync(join(dir, 'aliases'), 'sender: "|/bin/cat"\n');
+    let daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@fail.example', 'sender@example.org').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/could not be bounced: .*the sender <sender@example.org> cannot take it for now: 451 .*; trying again in 1 min/);
+    expect(daemon.lines.some((l) => /dropped/.test(l))).toBe(false);
+    process.kill(daemon.pid, 'SIGTERM');
+    await daemon.exited;
+
+    // The administrator mends the alias; after a restart the failure is found again, and bounced.
+    writeFileSync(join(dir, 'aliases'), 'sender: nobody\n');
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    expect(readReport(join(dir, 'mail', 'nobody')).rcpt).toMatchObject({ Action: 'failed', 'Final-Recipient': 'rfc822; nobody@fail.example' });
+  });
+
   it('~/.forward is read only with forward-file, and its commands run only with forward-file allow-exec', async () => {
     const NOBODY = 65534;
     for (const allowExec of [false, true]) {
