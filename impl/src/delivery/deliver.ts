@@ -51,16 +51,18 @@ export interface DeliverOptions {
 export type CommandPolicy = { allowed: true } | { allowed: false; reason: string };
 
 /**
- * The safety net: may this delivery run a command? Only a `command`
- * delivery is in question. It runs only if it came from a source the
- * action marks `allow-exec`: `alias <t> allow-exec`, `virtual <t>
- * allow-exec`, `forward-file allow-exec`. A command of unknown origin, or
- * from a source the action does not have, is refused. The action's own
- * `mda "command"` is a `mailbox` delivery and always allowed: the
- * administrator wrote it.
+ * The safety net: may this delivery run a command, or append to a file?
+ * Only `command` and `file` deliveries are in question: a file named by
+ * an alias can be a user's ~/.profile, and what is appended there runs
+ * at the next login, so expansion asks `allow-exec` of both, and so does
+ * this. Either runs only if it came from a source the action marks
+ * `allow-exec`: `alias <t> allow-exec`, `virtual <t> allow-exec`,
+ * `forward-file allow-exec`. One of unknown origin, or from a source the
+ * action does not have, is refused. The action's own `mda "command"` is
+ * a `mailbox` delivery and always allowed: the administrator wrote it.
  */
 export function mayRunCommand(action: Pick<LocalAction, 'name' | 'options'>, delivery: LocalDelivery | undefined): CommandPolicy {
-  if (delivery?.kind !== 'command') return { allowed: true };
+  if (delivery?.kind !== 'command' && delivery?.kind !== 'file') return { allowed: true };
   const what = `"${oneLine(delivery.target ?? '', 80)}" for ${delivery.user}`;
   const source = delivery.source;
   if (!source) return { allowed: false, reason: `${what} does not say where it came from (alias, virtual or forward-file)` };
@@ -163,9 +165,9 @@ function refusal(request: DeliveryRequest, delivery: LocalDelivery, options: Del
   if (method.kind === 'expand-only' && delivery.kind === 'mailbox') {
     return { result: 'permfail', reason: `action "${action}" is expand-only: ${delivery.user} has no alias or .forward that says where to deliver` };
   }
-  if (delivery.kind === 'command') {
+  if (delivery.kind === 'command' || delivery.kind === 'file') {
     const policy = mayRunCommand({ name: action, options: request.actionOptions ?? {} }, delivery);
-    if (!policy.allowed) return { result: 'tempfail', reason: `command refused: ${policy.reason}` };
+    if (!policy.allowed) return { result: 'tempfail', reason: `${delivery.kind} refused: ${policy.reason}` };
   }
   const mbox = delivery.kind === 'mailbox' && method.kind === 'mbox';
   if (request.user.uid === 0 && !mbox && !options.allowRoot) {

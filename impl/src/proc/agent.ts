@@ -92,8 +92,9 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
     if (!action) return { result: 'tempfail', reason: `no local action named "${envelope.dispatcher}"` };
     const verdict = mayRunCommand(action, envelope.delivery);
     if (!verdict.allowed) {
-      log.warn(`warn: agent: envelope ${id}: refusing to run a command: ${verdict.reason}`);
-      return { result: 'tempfail', reason: `command refused: ${verdict.reason}` };
+      const kind = envelope.delivery?.kind === 'file' ? 'file' : 'command';
+      log.warn(`warn: agent: envelope ${id}: refusing to ${kind === 'file' ? 'append to a file' : 'run a command'}: ${verdict.reason}`);
+      return { result: 'tempfail', reason: `${kind} refused: ${verdict.reason}` };
     }
     const wrapper = action.options.wrapper ? settings.wrappers.find((w) => w.name === action.options.wrapper)?.command : undefined;
     return deliverLocal(

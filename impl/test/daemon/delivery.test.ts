@@ -174,7 +174,13 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(readFileSync(join(dir, 'out', 'piped'), 'utf8')).toContain('hello from the delivery test');
   });
 
-  it('an envelope changed on disk to run a command is refused by the agent, with a warning', async () => {
+  /**
+   * A message held for later (its relay fails), the daemon stopped, and
+   * then the attacker's edit: the envelope on disk now names the local
+   * action (which has no allow-exec) and the delivery `delivery(dir)`,
+   * "from an alias". Returns the restarted daemon.
+   */
+  async function tamperedEnvelope(delivery: (dir: string) => Record<string, unknown>) {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     let daemon = await startServing(conf, spool);
     running.push(daemon);
@@ -183,29 +189,40 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     process.kill(daemon.pid, 'SIGTERM');
     await daemon.exited;
 
-    // The attacker's edit: the held envelope now names the local action
-    // (which has no allow-exec) and a command "from an alias".
     const bucketDirs = readdirSync(join(spool, 'queue')).map((b) => join(spool, 'queue', b));
     const envelopeFile = bucketDirs.flatMap((b) => readdirSync(b).filter((f) => f.length === 16).map((f) => join(b, f)))[0]!;
     const record = JSON.parse(readFileSync(envelopeFile, 'utf8')) as Record<string, unknown>;
     // The failed attempt is on disk: a restarted scheduler resumes the same schedule from it.
     expect(record).toMatchObject({ attempts: 1, lastError: expect.stringMatching(/remote delivery is not built yet/) });
     expect(record['lastTryAt']).toEqual(expect.any(Number));
-    const pwned = join(dir, 'out', 'pwned');
     record['dispatcher'] = 'local';
     record['recipient'] = { user: 'nobody', domain: 'example.org' };
-    record['delivery'] = { user: 'nobody', kind: 'command', target: `touch ${pwned}`, source: { kind: 'alias', where: 'table aliases, key nobody' } };
+    record['delivery'] = { user: 'nobody', ...delivery(dir), source: { kind: 'alias', where: 'table aliases, key nobody' } };
     record['attempts'] = 0;
     delete record['lastTryAt'];
     writeFileSync(envelopeFile, `${JSON.stringify(record)}\n`);
 
     daemon = await startServing(conf, spool);
     running.push(daemon);
+    return { daemon, dir };
+  }
+
+  it('an envelope changed on disk to run a command is refused by the agent, with a warning', async () => {
+    const { daemon, dir } = await tamperedEnvelope((dir) => ({ kind: 'command', target: `touch ${join(dir, 'out', 'pwned')}` }));
     const warning = await daemon.waitFor(/refusing to run a command/);
     expect(warning).toMatch(/^warn: agent: envelope \w{16}: refusing to run a command: /);
     await daemon.waitFor(/mda delivery .*result=TempFail stat=command refused: /);
     await new Promise((r) => setTimeout(r, 500));
-    expect(existsSync(pwned)).toBe(false);
+    expect(existsSync(join(dir, 'out', 'pwned'))).toBe(false);
+  });
+
+  it('an envelope changed on disk to append to a file (a ~/.profile, say) is refused by the agent too', async () => {
+    const { daemon, dir } = await tamperedEnvelope((dir) => ({ kind: 'file', target: join(dir, 'out', 'profile') }));
+    const warning = await daemon.waitFor(/refusing to append to a file/);
+    expect(warning).toMatch(/^warn: agent: envelope \w{16}: refusing to append to a file: ".*profile" for nobody from table aliases, key nobody: action "local" has no alias table$/);
+    await daemon.waitFor(/mda delivery .*result=TempFail stat=file refused: /);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(join(dir, 'out', 'profile'))).toBe(false);
   });
 
   it('a permanent failure bounces to the sender as an RFC 3464 report, and the bounce is never bounced', async () => {

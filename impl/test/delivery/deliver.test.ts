@@ -27,7 +27,9 @@ describe('the safety net: mayRunCommand', () => {
   const rows: [what: string, options: LocalOptions, delivery: LocalDelivery | undefined, reason: RegExp | undefined][] = [
     ["the action's own mda (a mailbox delivery)", {}, { user: 'bob', kind: 'mailbox' }, undefined],
     ['no delivery at all', {}, undefined, undefined],
-    ['a file from an alias without allow-exec', { alias: { table: 'aliases', allowExec: false } }, { user: 'bob', kind: 'file', target: '/tmp/x', source: alias }, undefined],
+    ['a file from an alias without allow-exec (it could be ~/.profile)', { alias: { table: 'aliases', allowExec: false } }, { user: 'bob', kind: 'file', target: '/tmp/x', source: alias }, /^"\/tmp\/x" for bob from table aliases, key bob: alias <aliases> of action "local" is not marked allow-exec$/],
+    ['a file from an allow-exec alias', { alias: { table: 'aliases', allowExec: true } }, { user: 'bob', kind: 'file', target: '/tmp/x', source: alias }, undefined],
+    ['a file of unknown origin, everything allowing exec', allExec, { user: 'bob', kind: 'file', target: '/tmp/x' }, /does not say where it came from/],
     ['a command from an allow-exec alias', { alias: { table: 'aliases', allowExec: true } }, command(alias), undefined],
     ['a command from an alias without allow-exec', { alias: { table: 'aliases', allowExec: false } }, command(alias), /from table aliases, key bob: alias <aliases> of action "local" is not marked allow-exec$/],
     ['a command from an alias the action does not have', { virtual: { table: 'virtuals', allowExec: true } }, command(alias), /action "local" has no alias table$/],
@@ -108,8 +110,9 @@ describe('deliverLocal', () => {
     }
     // expand-only still lets an alias's file through; forward-only does not.
     const file = { user: 'bob', kind: 'file' as const, target: join(dir, 'archive'), source: alias };
-    expect((await deliverLocal(request({ kind: 'expand-only' }, dir, { delivery: file }), content(MESSAGE))).result).toBe('ok');
-    expect((await deliverLocal(request({ kind: 'forward-only' }, dir, { delivery: file }), content(MESSAGE))).result).toBe('permfail');
+    const actionOptions = { alias: { table: 'aliases', allowExec: true } };
+    expect((await deliverLocal(request({ kind: 'expand-only' }, dir, { delivery: file, actionOptions }), content(MESSAGE))).result).toBe('ok');
+    expect((await deliverLocal(request({ kind: 'forward-only' }, dir, { delivery: file, actionOptions }), content(MESSAGE))).result).toBe('permfail');
   });
 
   it('root gets mail only through mbox, as in OpenSMTPD', async () => {

@@ -121,6 +121,7 @@ describe('mda', () => {
     setup();
     const req = request({ kind: 'maildir', junk: false }, dir, {
       delivery: { user: 'bob', kind: 'file', target: join(dir, 'archive'), source: { kind: 'alias', where: 'table aliases, key bob' } },
+      actionOptions: { alias: { table: 'aliases', allowExec: true } },
     });
     expect(await deliverLocal(req, content(MESSAGE))).toEqual({ result: 'ok', detail: join(dir, 'archive') });
     const [msg] = readMboxWithPython(join(dir, 'archive'));
