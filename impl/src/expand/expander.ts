@@ -30,7 +30,7 @@ import { fileOrCommand } from './file-or-command.ts';
 import { Lookups } from './lookups.ts';
 import { fromAlias } from './run-as.ts';
 import { subaddressDelimiter } from './tables.ts';
-import { forwardLines, readForwardOf, readIncluded } from './target-files.ts';
+import { forwardLines, readForwardOf, readIncluded, readIncludeFile, type IncludedFile } from './target-files.ts';
 import { addressOf, nodeKey, originOf, show, sourceOf, type Node, type Origin, type Target } from './tree.ts';
 import type { ExpandedRecipient, Expansion, ExpandRequest, ForwardFile } from './types.ts';
 import type { Getpwnam } from './userbase.ts';
@@ -54,8 +54,8 @@ export interface ExpanderOptions {
   getpwnam: Getpwnam;
   /** Opens a user's ~/.forward; in the daemon, a request to the root parent. */
   readForward: (user: UserRecord) => Promise<ForwardFile>;
-  /** Reads the file of an `:include:/path` alias target. */
-  readInclude: (path: string) => Promise<string>;
+  /** Reads the file of an `:include:/path` alias target; readIncludeFile() unless a test says otherwise. */
+  readInclude?: (path: string) => Promise<IncludedFile>;
   log?: Logger;
   /** The account alias files and commands run as when the action has no `user`: OpenSMTPD's SMTPD_USER. */
   daemonUser?: string;
@@ -286,7 +286,7 @@ export class Expander {
       if (target.kind !== 'include') {
         this.insert(run, parent, fromAlias(target, parent, action, this.daemonUser), action, origin);
       } else if (includes) {
-        for (const line of await readIncluded(this.options.readInclude, target.path, origin)) {
+        for (const line of await readIncluded(this.options.readInclude ?? readIncludeFile, target.path, origin)) {
           await this.insertTargets(run, parent, action, line.targets, line.origin, false);
         }
       } else {

@@ -42,6 +42,9 @@ export function fileOrCommand(
   if (!origin.allowExec) {
     throw new Failure(EXEC_REFUSED, `${origin.where}: ${target.kind} target refused: action "${action.name}" has no ${origin.option}`);
   }
+  if (origin.execRefused !== undefined) {
+    throw new Failure(EXEC_REFUSED, `${origin.where}: ${target.kind} target refused: ${origin.execRefused}`);
+  }
   if (target.kind === 'command' && target.runAs === daemonUser) {
     log.warn(`warn: ${origin.where}: commands executed from aliases run with ${daemonUser} privileges`);
   }

@@ -4,6 +4,8 @@
  * target. Both are read as targetLines(), and each line's targets come
  * with an origin that names the file and the line, for the log.
  */
+import { constants, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { UserRecord } from '../delivery/types.ts';
 import { splitTargets } from '../table/alias-targets.ts';
 import { parseAliasTarget, type AliasTarget } from '../table/index.ts';
@@ -32,21 +34,68 @@ export function forwardLines(path: string, content: string, allowExec: boolean):
   return listedLines(content, (line) => ({ kind: 'forward', where: `${path} line ${line}`, allowExec, option: 'forward-file allow-exec' }));
 }
 
+/** An `:include:` file as read: its text, its owner and its mode bits. */
+export interface IncludedFile {
+  content: string;
+  uid: number;
+  mode: number;
+}
+
+/** Larger included files are refused: a list of a few thousand addresses fits many times over. */
+export const MAX_INCLUDE_SIZE = 1024 * 1024;
+
+// #region include-file
+/**
+ * Reads an `:include:` file without letting it hang or swell the lookup
+ * process: opened without blocking (a FIFO would wait for a writer for
+ * ever, holding one of libuv's four threads), and refused unless it is a
+ * regular file (`/dev/zero` never ends) of at most MAX_INCLUDE_SIZE.
+ */
+export async function readIncludeFile(path: string): Promise<IncludedFile> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await file.stat();
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_INCLUDE_SIZE) throw new Error(`larger than ${MAX_INCLUDE_SIZE} bytes`);
+    return { content: await file.readFile('utf8'), uid: st.uid, mode: st.mode };
+  } finally {
+    await file.close();
+  }
+}
+
 /**
  * `:include:/path`: the file's lines are more targets of the same entry,
- * with the same right to name files and commands. A file that cannot be
- * read is a temporary failure (OpenSMTPD logs it and goes on without its
- * members, which silently drops them).
+ * with the same right to name files and commands, but only if nobody but
+ * root can change the file: a list file its owner may edit is a fine
+ * list of addresses, and a way to run commands as the alias's account if
+ * its commands counted. So a file not owned by root, or writable by its
+ * group or by others, may still list addresses; a file or command in it
+ * is refused, and the log says why. A file that cannot be read is a
+ * temporary failure (OpenSMTPD logs it and goes on without its members,
+ * which silently drops them).
  */
-export async function readIncluded(read: (path: string) => Promise<string>, path: string, origin: Origin): Promise<Iterable<ListedLine>> {
-  let content: string;
+export async function readIncluded(read: (path: string) => Promise<IncludedFile>, path: string, origin: Origin): Promise<Iterable<ListedLine>> {
+  let file: IncludedFile;
   try {
-    content = await read(path);
+    file = await read(path);
   } catch (err) {
     throw new Failure(EXPANSION_TEMP, `${origin.where}: cannot read ${path}: ${messageOf(err)}`);
   }
-  return listedLines(content, (line) => ({ ...origin, where: `${path} line ${line}, included from ${origin.where}` }));
+  const unsafe = includeProblem(file);
+  return listedLines(file.content, (line) => ({
+    ...origin,
+    where: `${path} line ${line}, included from ${origin.where}`,
+    ...(unsafe !== undefined && { execRefused: `${path} ${unsafe}, so it may list addresses only` }),
+  }));
 }
+
+function includeProblem(file: Pick<Stats, 'uid' | 'mode'>): string | undefined {
+  if (file.uid !== 0) return `is owned by uid ${file.uid}, not root`;
+  if ((file.mode & 0o020) !== 0) return 'is group-writable';
+  if ((file.mode & 0o002) !== 0) return 'is world-writable';
+  return undefined;
+}
+// #endregion include-file
 
 /**
  * Each line as the walk comes to it. A line is parsed only then, after

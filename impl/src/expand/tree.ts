@@ -11,6 +11,8 @@ export interface Origin extends ExpansionSource {
   allowExec: boolean;
   /** The option that would allow it, for the log: `alias <aliases> allow-exec`. */
   option: string;
+  /** Why this source may name no file or command, whatever `allow-exec` says: an included file others could write. */
+  execRefused?: string;
 }
 
 /** What a node stands for; an `:include:` is not one, its file's lines are. */

@@ -4,7 +4,9 @@
  * with). Tables and ~/.forward files are real files in a temporary
  * directory, written `$D` in the expected lines.
  */
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { MAX_INCLUDE_SIZE, readIncludeFile } from '../../src/expand/target-files.ts';
 import { Ruleset } from '../../src/lookup/index.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { expand, HOST, isRoot, REMOTE, SOCKET, testHost, type Host, type USERS } from './helpers.ts';
@@ -529,11 +531,53 @@ describe('~/.forward', () => {
       tables: openActionTables(config),
       getpwnam: userbaseLookup(new PasswdFile(h.at('passwd'))),
       readForward: () => Promise.reject(new Error('parent went away')),
-      readInclude: () => Promise.reject(new Error('unused')),
     });
     const e = await expander.expand({ session: REMOTE, mailFrom: '', rcptTo: 'bob@example.org' });
     ruleset.close();
     expect(e).toMatchObject({ result: 'tempfail', code: 424, log: `${h.home('bob')}/.forward: cannot be read: parent went away` });
+  });
+});
+
+describe(':include: files', () => {
+  /** Reads every include as if it had this owner and mode: files and commands in it count only if root alone can change it. */
+  const asIf = (uid: number, mode: number) => ({
+    readInclude: async (path: string) => ({ ...(await readIncludeFile(path)), uid, mode: 0o100000 | mode }),
+  });
+
+  it('a command in an included file runs, with allow-exec, when only root can change the file', async () => {
+    const h = host();
+    writeTables(h);
+    const { lines } = await expand(h, conf(h.dir, 'mbox alias <aliases> allow-exec'), 'incpipe@example.org', REMOTE, asIf(0, 0o644));
+    expect(lines).toContainEqual(expect.stringMatching(/^incpipe@example.org -> local: command "\/usr\/bin\/vacation dave" as /));
+  });
+
+  it.each([
+    ['owned by another user', 1000, 0o644, 'is owned by uid 1000, not root'],
+    ['group-writable', 0, 0o664, 'is group-writable'],
+    ['world-writable', 0, 0o646, 'is world-writable'],
+  ])('one %s may list addresses, but a command in it is refused and the log says why', async (_what, uid, mode, why) => {
+    const h = host();
+    writeTables(h);
+    const aliasExec = conf(h.dir, 'mbox alias <aliases> allow-exec');
+    const { lines } = await expand(h, aliasExec, 'incpipe@example.org', REMOTE, asIf(uid, mode));
+    expect(lines).toEqual([REFUSED('incpipe@example.org',
+      `$D/pipes.list line 2, included from table aliases, key incpipe: command target refused: $D/pipes.list ${why}, so it may list addresses only`)]);
+    const staff = await expand(h, aliasExec, 'inc@example.org', REMOTE, asIf(uid, mode));
+    expect(staff.expansion.result).toBe('ok');
+  });
+
+  it('a FIFO, a device or a huge file is refused at once, never read', async () => {
+    const h = host();
+    const fifo = h.at('fifo');
+    execFileSync('mkfifo', [fifo]);
+    const started = Date.now();
+    await expect(readIncludeFile(fifo)).rejects.toThrow('not a regular file');
+    expect(Date.now() - started).toBeLessThan(1000);
+    await expect(readIncludeFile('/dev/zero')).rejects.toThrow('not a regular file');
+    h.write('huge.list', 'x'.repeat(MAX_INCLUDE_SIZE + 1));
+    await expect(readIncludeFile(h.at('huge.list'))).rejects.toThrow(`larger than ${MAX_INCLUDE_SIZE} bytes`);
+    h.write('ok.list', 'bob\n');
+    expect(await readIncludeFile(h.at('ok.list'))).toMatchObject({ content: 'bob\n', uid: process.getuid?.() });
   });
 });
 

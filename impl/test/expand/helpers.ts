@@ -4,13 +4,12 @@
  * Expander built from real smtpd.conf text.
  */
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import type { Expansion } from '../../src/expand/index.ts';
-import { Expander, openActionTables, PasswdFile, readForwardFile, userbaseLookup } from '../../src/expand/index.ts';
+import { Expander, openActionTables, PasswdFile, readForwardFile, userbaseLookup, type ExpanderOptions } from '../../src/expand/index.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { Ruleset, type LocalNames, type SessionInfo } from '../../src/lookup/index.ts';
 
@@ -97,7 +96,9 @@ export interface Outcome {
  * Expands `rcpt` with the configuration `conf` (smtpd.conf text, which must
  * be valid) on `host`, with the real ~/.forward reader and the host's passwd.
  */
-export async function expand(host: Host, conf: string, rcpt: string, session: SessionInfo = REMOTE): Promise<Outcome> {
+export async function expand(
+  host: Host, conf: string, rcpt: string, session: SessionInfo = REMOTE, options: Partial<ExpanderOptions> = {},
+): Promise<Outcome> {
   const { config, errors } = parseConfig(conf, { file: 'smtpd.conf' });
   expect(errors.map(String)).toEqual([]);
   const ruleset = Ruleset.fromConfig(config, { localNames: HOST });
@@ -109,8 +110,8 @@ export async function expand(host: Host, conf: string, rcpt: string, session: Se
     tables,
     getpwnam: userbaseLookup(new PasswdFile(host.at('passwd'))),
     readForward: readForwardFile,
-    readInclude: (path) => readFile(path, 'utf8'),
     log,
+    ...options,
   });
   try {
     const expansion = await expander.expand({ session, mailFrom: 'sender@example.net', rcptTo: rcpt });

@@ -34,7 +34,6 @@ const expander = new Expander(config, {
     user.name === 'alice'
       ? { status: 'ok', path: `${user.home}/.forward`, content: readFileSync('alice.forward', 'utf8') }
       : { status: 'missing' },
-  readInclude: async (path) => readFileSync(path, 'utf8'),
   log,
 });
 

@@ -30,7 +30,6 @@ async function gate(text: string): Promise<ExpandedRecipient[]> {
       user.name === 'bob'
         ? { status: 'ok', path: `${user.home}/.forward`, content: readFileSync('bob.forward', 'utf8') }
         : { status: 'missing' },
-    readInclude: async (path) => readFileSync(path, 'utf8'),
     log: createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: (l) => console.log(`  ${l.trimEnd()}`) }),
   });
   let tickets: ExpandedRecipient[] = [];

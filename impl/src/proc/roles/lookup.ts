@@ -5,7 +5,6 @@
  * opened here, as _smtpd: a table file the rules or a listener name must
  * be readable by that user.
  */
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../../config/index.ts';
 import { checkCredentials } from '../../crypto/index.ts';
 import type { Logger } from '../../log/index.ts';
@@ -37,7 +36,9 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
   /**
    * Expansion (expand/): the rules, the action's tables, the userbase,
    * and ~/.forward, which only the parent can open (it is root; lookup
-   * runs as _smtpd). :include: files are read here, as _smtpd.
+   * runs as _smtpd). :include: files are read here, as _smtpd, by
+   * readIncludeFile() (target-files.ts), which refuses what is not a
+   * regular file of reasonable size.
    */
   const expander = new Expander(ctx.config, {
     ruleset,
@@ -49,7 +50,6 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
       if (file.status === 'missing') return { status: 'missing' };
       return { status: file.status, path: file.path ?? '', reason: file.reason ?? '' };
     },
-    readInclude: (path) => readFile(path, 'utf8'),
     log: ctx.log,
   });
 
