@@ -6,7 +6,8 @@
  */
 import type { LocalAction } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { Failure, TEMPORARY, type Status } from './failure.ts';
+import { checkFormat } from '../delivery/mda-format.ts';
+import { EXPANSION_TEMP, Failure, TEMPORARY, type Status } from './failure.ts';
 import { addressOf, sourceOf, type Node, type Origin, type Target } from './tree.ts';
 import type { ExpandedRecipient } from './types.ts';
 
@@ -45,6 +46,9 @@ export function fileOrCommand(
   if (origin.execRefused !== undefined) {
     throw new Failure(EXEC_REFUSED, `${origin.where}: ${target.kind} target refused: ${origin.execRefused}`);
   }
+  // A command's %{...} are filled in at delivery; one that can never be is an error in the table, found now.
+  const badFormat = target.kind === 'command' ? checkFormat(target.command) : undefined;
+  if (badFormat !== undefined) throw new Failure(EXPANSION_TEMP, `${origin.where}: ${badFormat}`);
   if (target.kind === 'command' && target.runAs === daemonUser) {
     log.warn(`warn: ${origin.where}: commands executed from aliases run with ${daemonUser} privileges`);
   }

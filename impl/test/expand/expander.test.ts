@@ -49,6 +49,7 @@ nobody-here: nosuchuser
 incpipe: :include:$D/pipes.list
 incmissing: bob, :include:$D/missing.list
 bad: joe bloggs
+badformat: "|/bin/echo %{nosuch}"
 `;
 
 const STAFF_LIST = 'bob\n# the boss reads everything\nalice, carol@gmail.com\n';
@@ -535,6 +536,17 @@ describe('~/.forward', () => {
     const e = await expander.expand({ session: REMOTE, mailFrom: '', rcptTo: 'bob@example.org' });
     ruleset.close();
     expect(e).toMatchObject({ result: 'tempfail', code: 424, log: `${h.home('bob')}/.forward: cannot be read: parent went away` });
+  });
+});
+
+describe('a command whose %{...} can never be filled in', () => {
+  it('is refused at RCPT, for now, naming the table entry, rather than accepted and failed at every delivery', async () => {
+    const h = host();
+    writeTables(h);
+    const { lines } = await expand(h, conf(h.dir, 'mbox alias <aliases> allow-exec'), 'badformat@example.org');
+    expect(lines).toEqual([expect.stringMatching(
+      /^tempfail 424 4\.2\.4 Mailing list expansion problem: <badformat@example\.org> \| table aliases, key badformat: unknown format variable %\{nosuch\} at column 11 /,
+    )]);
   });
 });
 
