@@ -96,15 +96,18 @@ export async function readForwardFile(user: UserRecord): Promise<ForwardFile> {
  * regular file owned by the user and not writable by group or others
  * (it is only read, so readable by others is fine).
  *
- * Departure: a .forward owned by root is accepted too. An administrator
- * who writes a user's .forward as root is trusted already, and a root-owned
- * file in the user's home is one the user can remove but not edit. The
- * size is checked here rather than after opening (forwards_get() in
- * forward.c), so that the parent never reads more than the limit.
+ * Owned by the user, not by root: where users may hard-link files they
+ * cannot read (OpenBSD and FreeBSD by default, Linux with
+ * fs.protected_hardlinks=0), a user could give a root-only file a second
+ * name, ~/.forward, and the parent, reading as root, would expand its
+ * lines and log them. (OpenSMTPD accepted root-owned files until 2015,
+ * and has refused them since.) The size is checked here rather than
+ * after opening (forwards_get() in forward.c), so that the parent never
+ * reads more than the limit.
  */
 function fileProblem(st: Stats, user: UserRecord): string | undefined {
   if (!st.isFile()) return 'is not a regular file';
-  if (st.uid !== user.uid && st.uid !== 0) return `is owned by uid ${st.uid}, not by ${user.name} (uid ${user.uid}) or root`;
+  if (st.uid !== user.uid) return `is owned by uid ${st.uid}, not by ${user.name} (uid ${user.uid})`;
   if ((st.mode & 0o020) !== 0) return 'is group-writable';
   if ((st.mode & 0o002) !== 0) return 'is world-writable';
   if (st.size >= MAX_FORWARD_SIZE) return `is larger than ${MAX_FORWARD_SIZE - 1} bytes`;

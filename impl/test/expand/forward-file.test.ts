@@ -48,9 +48,9 @@ describe.skipIf(!isRoot)('readForwardFile', () => {
     expect(await readForwardFile(user)).toEqual({ status: 'ok', path, content: 'alice\n' });
   });
 
-  it('reads a file owned by root (a departure from secure_file())', async () => {
-    const path = forward('alice\n', 0o644, 0);
-    expect(await readForwardFile(user)).toEqual({ status: 'ok', path, content: 'alice\n' });
+  it('refuses a file owned by root: a hard link to a root-only file would be read as root', async () => {
+    forward('alice\n', 0o644, 0);
+    expect(await readForwardFile(user)).toEqual(refused('is owned by uid 0, not by bob (uid ' + UID + ')'));
   });
 
   it('reads an empty file as empty', async () => {
@@ -76,7 +76,7 @@ describe.skipIf(!isRoot)('readForwardFile', () => {
   it.each([
     ['group-writable', 0o664, UID, 'is group-writable'],
     ['world-writable', 0o646, UID, 'is world-writable'],
-    ['owned by another user', 0o644, OTHER, `is owned by uid ${OTHER}, not by bob (uid ${UID}) or root`],
+    ['owned by another user', 0o644, OTHER, `is owned by uid ${OTHER}, not by bob (uid ${UID})`],
   ])('refuses a file that is %s', async (_what, mode, uid, reason) => {
     forward('alice\n', mode, uid);
     expect(await readForwardFile(user)).toEqual(refused(reason));
