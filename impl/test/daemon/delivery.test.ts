@@ -276,6 +276,22 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(readReport(join(dir, 'mail', 'nobody')).rcpt).toMatchObject({ Action: 'failed', 'Final-Recipient': 'rfc822; nobody@fail.example' });
   });
 
+  it('with a userbase table, an alias command runs as the daemon account, found among the system accounts', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table aliases file:${dir}/aliases`,
+      `table users file:${dir}/users`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec userbase <users>`,
+      'match from any for domain "example.org" action "local"',
+    ]);
+    writeFileSync(join(dir, 'users'), `bob 65534:65534:${dir}\n`);
+    writeFileSync(join(dir, 'aliases'), `run: "|/bin/sh -c 'cat > ${dir}/out/ran'"\n`);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'run@example.org').stdout).toMatch(/<- {2}250 .*accepted/);
+    await daemon.waitFor(/mda delivery .*to=<run@example.org> .*result=Ok/);
+    expect(readFileSync(join(dir, 'out', 'ran'), 'utf8')).toMatch(/hello from the delivery test/);
+  });
+
   it('~/.forward is read only with forward-file, and its commands run only with forward-file allow-exec', async () => {
     const NOBODY = 65534;
     for (const allowExec of [false, true]) {

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { ActionDecl, Config } from '../../config/index.ts';
+import type { Config } from '../../config/index.ts';
 import { isRelay } from '../../config/index.ts';
 import type { UserRecord } from '../../delivery/index.ts';
 import { openUserbase, type Userbase } from '../../expand/index.ts';
@@ -52,7 +52,12 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
       return { result: 'permfail', reason: `action "${action.name}" (${action.method.kind}) delivers to no mailbox` };
     }
     const name = envelope.delivery?.user ?? envelope.recipient.user;
-    const user = userbaseOf(config, action, users).get(name);
+    // An alias's or a virtual entry's file or command runs as the action's `user` or the
+    // daemon's own account: a system account, looked up with getpwnam as smtpd.conf(5) says
+    // of `user`, never in the action's userbase, which holds the mailbox owners.
+    const delivery = envelope.delivery;
+    const systemAccount = delivery !== undefined && delivery.kind !== 'mailbox' && delivery.source?.kind !== 'forward';
+    const user = userbaseOf(config, systemAccount || isRelay(action) ? undefined : action.options.userbase, users).get(name);
     if (!user) return { result: 'permfail', reason: `no such user: ${name}` };
     const { peer: agent, release } = await agents.get(user);
     try {
@@ -130,8 +135,8 @@ function toWireEnvelope(e: Envelope) {
 }
 
 /** The action's userbase (`userbase <table>`), or the system's accounts. */
-function userbaseOf(config: Config, action: ActionDecl, cache: Map<string, Userbase>): Userbase {
-  const table = isRelay(action) ? undefined : action.options.userbase;
+/** The userbase named `table` (the system's accounts if undefined), opened once. */
+function userbaseOf(config: Config, table: string | undefined, cache: Map<string, Userbase>): Userbase {
   const key = table ?? '';
   let userbase = cache.get(key);
   if (!userbase) {
