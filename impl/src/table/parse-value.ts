@@ -59,6 +59,8 @@ function parseUserInfo(value: string, key: string): UserInfo {
   if (home === undefined || uid > 0xffffffff || gid > 0xffffffff) {
     fail(`${JSON.stringify(value)} is not uid:gid:home`);
   }
+  // A relative home would be taken relative to whichever process reads ~/.forward or delivers: nobody's.
+  if (!home.startsWith('/')) fail(`home ${JSON.stringify(home)} is not an absolute path`);
   return { name: key, uid, gid, home };
 }
 

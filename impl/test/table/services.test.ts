@@ -68,9 +68,10 @@ describe('services that read values', () => {
   });
 
   it('reads userinfo as uid:gid:home for the user looked up', () => {
-    const users = staticTable(mapping({ joe: '1000:100:/home/virtual/joe', bad: '1000:/home/x' }));
+    const users = staticTable(mapping({ joe: '1000:100:/home/virtual/joe', bad: '1000:/home/x', rel: '1000:100:home/joe' }));
     expect(users.lookup('userinfo', 'joe')).toEqual({ name: 'joe', uid: 1000, gid: 100, home: '/home/virtual/joe' });
     expect(() => users.lookup('userinfo', 'bad')).toThrow('"1000:/home/x" is not uid:gid:home');
+    expect(() => users.lookup('userinfo', 'rel')).toThrow('home "home/joe" is not an absolute path');
   });
 
   it('reads relay URLs', () => {
