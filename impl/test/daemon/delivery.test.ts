@@ -164,6 +164,17 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(existsSync(join(dir, 'out', 'piped'))).toBe(false);
   });
 
+  it('a refusal whose reason quotes a huge table entry is logged on one line of bounded size', async () => {
+    const { port, dir, conf, spool } = await setUp(aliasesAllowExec);
+    writeFileSync(join(dir, 'aliases'), `huge: "not an address ${'x'.repeat(100_000)}"\n`);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'huge@example.org').stdout).toMatch(/<\*\* 4\d\d /);
+    const line = await daemon.waitFor(/lookup: huge@example.org: /);
+    expect(line.length).toBeLessThan(2200);
+    expect(line).toMatch(/\.\.\.$/);
+  });
+
   it('with alias <t> allow-exec the command runs, with the message on its stdin', async () => {
     const { port, dir, conf, spool } = await setUp(aliasesAllowExec);
     writeFileSync(join(dir, 'aliases'), `pipe: "|/bin/sh -c 'cat > ${dir}/out/piped'"\n`);

@@ -9,12 +9,16 @@ import type { Config } from '../../config/index.ts';
 import { checkCredentials } from '../../crypto/index.ts';
 import type { Logger } from '../../log/index.ts';
 import { Expander, openActionTables, userbaseLookup, type Expansion } from '../../expand/index.ts';
+import { oneLine } from '../../delivery/failure.ts';
 import { Ruleset } from '../../lookup/index.ts';
 import { openTable, TableError, tableSource, type Table } from '../../table/index.ts';
 import { lookupChannel, type AuthAnswer, type RcptVerdict } from '../channels/lookup.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
 import { socketTransport } from '../transport.ts';
+
+/** How much of an expansion's reason the log keeps. */
+const MAX_REASON_LOG = 2000;
 
 export async function startLookup(ctx: RoleContext): Promise<Role> {
   const ruleset = Ruleset.fromConfig(ctx.config, {
@@ -73,7 +77,8 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
         })),
       };
     }
-    if (expansion.log) ctx.log.info(`info: lookup: ${envelope.rcptTo}: ${expansion.log}`);
+    // One line, and of a size a log can hold: a table entry may be 100 KB long, and name itself in the reason.
+    if (expansion.log) ctx.log.info(`info: lookup: ${envelope.rcptTo}: ${oneLine(expansion.log, MAX_REASON_LOG)}`);
     return {
       verdict: expansion.result === 'tempfail' ? 'tempfail' : 'reject',
       code: expansion.code,
