@@ -240,7 +240,7 @@ function checkSettings(config: Config, file: string, broken: ReadonlySet<string>
   if (config.rules.length === 0 && !broken.has('match')) {
     // OpenSMTPD refuses such a file: with no rule, every recipient is rejected.
     errors.push(new ConfigError({ file, line: 1, col: 1 }, 'no match rules: every recipient would be rejected',
-      'add at least one, such as: match from local for local action "local"'));
+      `add at least one, such as: match from local for local action "${config.actions[0]?.name ?? 'local'}"`));
   }
   return errors;
 }

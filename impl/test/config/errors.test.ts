@@ -123,6 +123,10 @@ describe('error messages', () => {
     expect(errors.map(String)).toEqual([
       'x.conf:1:1: no match rules: every recipient would be rejected\n    hint: add at least one, such as: match from local for local action "local"',
     ]);
+    // The hint names an action the file has, if it has one.
+    expect(parseConfig('action "l" maildir\n', { file: 'x.conf' }).errors.map(String)).toEqual([
+      'x.conf:1:1: no match rules: every recipient would be rejected\n    hint: add at least one, such as: match from local for local action "l"',
+    ]);
   });
 
   it('does not take inherited object keys for port names', () => {
