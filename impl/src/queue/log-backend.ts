@@ -33,6 +33,8 @@ export interface LogBackendOptions {
   preallocateBytes?: number;
   /** Compaction may run while the log has more segments than this (see LogQueueBackend.compact). */
   compactAbove?: number;
+  /** Every segment, not only the current one, is checked for removal at most this often (see LogQueueBackend.rescue). */
+  checkSegmentsEveryMs?: number;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
@@ -43,6 +45,7 @@ export const DEFAULT_COMPACT_ABOVE = 4;
 const COMPACT_LIVE_SHARE = 0.25;
 /** After a compaction failed, none is tried for this long: the failure is logged, not repeated in a loop. */
 const COMPACT_PAUSE_MS = 60_000;
+export const DEFAULT_CHECK_SEGMENTS_EVERY_MS = 1000;
 
 /**
  * Opens the log: makes its directories (mode 0700), empties log/incoming/,
@@ -68,7 +71,10 @@ export async function openLogBackend(options: LogBackendOptions): Promise<LogQue
   const appender = new LogAppender(
     segments, io, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES,
   );
-  const backend = new LogQueueBackend(layout, dirs, segments, index, appender, validate, log, options.compactAbove ?? DEFAULT_COMPACT_ABOVE);
+  const backend = new LogQueueBackend(layout, dirs, segments, index, appender, validate, log, {
+    compactAbove: options.compactAbove ?? DEFAULT_COMPACT_ABOVE,
+    checkSegmentsEveryMs: options.checkSegmentsEveryMs ?? DEFAULT_CHECK_SEGMENTS_EVERY_MS,
+  });
   for (const id of dropped) backend.queueDelete(id);
   backend.tidy();
   return backend;
@@ -91,6 +97,7 @@ export class LogQueueBackend implements QueueBackend {
   private deleteTurn: NodeJS.Immediate | undefined;
   private compacting: Promise<void> | undefined;
   private compactPausedUntil = 0;
+  private nextFullCheck = 0;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -101,7 +108,7 @@ export class LogQueueBackend implements QueueBackend {
     private readonly appender: LogAppender,
     readonly validate: ValidateOptions,
     private readonly log: QueueLog,
-    private readonly compactAbove: number,
+    private readonly limits: { compactAbove: number; checkSegmentsEveryMs: number },
   ) {
     this.recovered = new Set(index.messages.keys());
   }
@@ -234,6 +241,7 @@ export class LogQueueBackend implements QueueBackend {
     const records = batch.flatMap((s) => s.records);
     try {
       await this.appender.append(records);
+      await this.rescue();
       return batch.map(() => undefined);
     } catch (err) {
       this.pendingDeletes = [...records.filter((r) => r.type === 'delete'), ...this.pendingDeletes];
@@ -264,11 +272,11 @@ export class LogQueueBackend implements QueueBackend {
    */
   private compact(): void {
     const oldest = this.segments.all[0];
-    if (this.segments.all.length <= this.compactAbove || !oldest || oldest === this.segments.current) return;
+    if (this.segments.all.length <= this.limits.compactAbove || !oldest || oldest === this.segments.current) return;
     if (oldest.pins === 0 || oldest.liveBytes > oldest.size * COMPACT_LIVE_SHARE) return;
     const msgids = this.index.contentIn(oldest);
     if (msgids.length === 0) return;
-    this.compacting = this.copyForward(oldest, msgids)
+    this.compacting = this.copyForward(msgids)
       .catch((err) => {
         this.log(`warn: queue: cannot compact log segment ${oldest.seq}: ${String(err)}`);
         this.compactPausedUntil = Date.now() + COMPACT_PAUSE_MS;
@@ -280,12 +288,24 @@ export class LogQueueBackend implements QueueBackend {
   }
   // #endregion compaction
 
-  private async copyForward(segment: Segment, msgids: MessageId[]): Promise<void> {
+  /** Appends a new COMMIT for each message: its content, its envelopes' current text, the same ids. */
+  private async copyForward(msgids: MessageId[]): Promise<void> {
+    await this.withSources(msgids, (records) => this.submit(records));
+  }
+
+  /**
+   * The COMMITs that copy these messages forward, handed to `write` while
+   * the segments their content is read from are held open.
+   */
+  private async withSources(msgids: MessageId[], write: (records: LogRecord[]) => Promise<unknown>): Promise<void> {
     const records: LogRecord[] = [];
+    const sources = new Set<Segment>();
     for (const msgid of msgids) {
-      const message = this.index.messages.get(msgid)!;
+      const message = this.index.messages.get(msgid);
+      if (!message) continue;
       const envelopes = [...message.envelopes].map(([id, { text }]) => ({ id, text }));
-      const { offset, length } = message.content;
+      const { segment, offset, length } = message.content;
+      sources.add(segment);
       records.push({
         type: 'commit',
         msgid,
@@ -297,13 +317,55 @@ export class LogQueueBackend implements QueueBackend {
         },
       });
     }
-    segment.acquire();
+    for (const segment of sources) segment.acquire();
     try {
-      await this.submit(records);
+      await write(records);
     } finally {
-      segment.release();
+      for (const segment of sources) segment.release();
     }
   }
+
+  // #region removed-segment
+  /**
+   * A segment removed from under the daemon: an `rm` in the spool, a
+   * cleanup script. This process still has the file open, so whatever is
+   * in it can still be read here, and nothing looks wrong; but the next
+   * start-up will not find it, and if it was the current segment, every
+   * commit after the removal would be answered `250` and written to a
+   * file nobody will ever read again. So after each flush the current
+   * segment is checked (an fstat and a stat), and every segment once a
+   * second. When one has gone, the next records go to a new file, and
+   * every live message with a record in that segment or an older one is
+   * copied forward, before the flush's callers hear that their records
+   * are durable. The older segments must be emptied too: the removed file
+   * may have held the DELETEs of messages committed before it, and
+   * without them start-up would bring those messages back. Once nothing
+   * live is left in them, the segments go (SegmentList.collect).
+   *
+   * If the copy fails (the disk is full, or log/ itself is gone), it is
+   * tried again after the next flush; until it succeeds, a crash loses
+   * the messages in the removed file, and the log says so.
+   */
+  private async rescue(): Promise<void> {
+    const now = Date.now();
+    const all = now >= this.nextFullCheck;
+    if (all) this.nextFullCheck = now + this.limits.checkSegmentsEveryMs;
+    for (const segment of this.segments.findRemoved(all)) {
+      this.log(`warn: queue: log segment ${segment.path} was removed while in use: copying what is live in it to a new segment`);
+    }
+    const upTo = Math.max(0, ...this.segments.all.filter((s) => s.removed && s.pins > 0).map((s) => s.seq));
+    if (upTo === 0) return;
+    const msgids = [...this.index.messages]
+      .filter(([, m]) => m.content.segment.seq <= upTo || [...m.envelopes.values()].some((e) => e.segment.seq <= upTo))
+      .map(([msgid]) => msgid);
+    try {
+      await this.withSources(msgids, (records) => this.appender.append(records));
+      this.log(`info: queue: ${messages(msgids.length)} copied out of the removed log segment${upTo > 1 ? ' and those before it' : ''}`);
+    } catch (err) {
+      this.log(`warn: queue: cannot copy ${messages(msgids.length)} out of a removed log segment, will try again: ${String(err)}`);
+    }
+  }
+  // #endregion removed-segment
 
   /**
    * Stops: forgets the messages still being received, waits for a
@@ -325,3 +387,5 @@ export class LogQueueBackend implements QueueBackend {
     await this.dirs.close();
   }
 }
+
+const messages = (n: number) => `${n} message${n === 1 ? '' : 's'}`;

@@ -11,7 +11,7 @@
  * delivery, for compaction and at start-up. Segments are removed from
  * the oldest end only (see SegmentList.collect).
  */
-import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, read, readdirSync, readSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, read, readdirSync, readSync, statSync, writev, writevSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -65,6 +65,8 @@ export class Segment implements Syncable {
   unsynced = false;
   /** A write failed, or the damage found at start-up could not be cut off: records go to a new segment. */
   broken = false;
+  /** Its file is no longer in log/ under its name: someone removed or moved it (SegmentList.findRemoved). */
+  removed = false;
   /**
    * Bytes in the file: `size`, then the zeros written ahead of the records
    * (LogAppender). Only the last segment has any; the others are trimmed
@@ -248,7 +250,7 @@ export class SegmentList {
   async writable(limit: number): Promise<Segment> {
     const old = this.current;
     if (old.size < limit && !old.broken) return old;
-    if (old.broken && old.size === 0 && old.allocated === 0) {
+    if (old.broken && !old.removed && old.size === 0 && old.allocated === 0) {
       // Cut back to nothing after a failed first batch: no record in it to
       // distrust, so the next batch goes there, rather than a new empty
       // file for every failure while the disk is full.
@@ -301,6 +303,7 @@ export class SegmentList {
 
   private async remove(segment: Segment): Promise<void> {
     try {
+      if (segment.removed) return; // its name is gone already, or is another file's now
       await unlink(segment.path);
       await this.dirs.sync(this.layout.log);
     } catch (err) {
@@ -310,6 +313,37 @@ export class SegmentList {
     }
   }
   // #endregion collect-oldest-first
+
+  /**
+   * The segments whose file has left log/ since the last look: removed,
+   * or renamed, or replaced by another file under the same name. Looks at
+   * the current segment only, or at all of them: an fstat(2) and a
+   * stat(2) each. Each one found is marked `removed`, and the current one
+   * `broken` too, so that the next records go to a new file.
+   */
+  findRemoved(all: boolean): Segment[] {
+    const found: Segment[] = [];
+    for (const segment of all ? this.all : [this.current]) {
+      if (segment.removed) continue;
+      let open: { dev: number; ino: number };
+      try {
+        open = fstatSync(segment.fd);
+      } catch {
+        continue; // closed meanwhile: retired
+      }
+      let named: { dev: number; ino: number } | undefined;
+      try {
+        named = statSync(segment.path, { throwIfNoEntry: false });
+      } catch {
+        named = undefined; // log/ itself is gone, or is not a directory any more
+      }
+      if (named && named.dev === open.dev && named.ino === open.ino) continue;
+      segment.removed = true;
+      if (segment === this.current) segment.broken = true;
+      found.push(segment);
+    }
+    return found;
+  }
 
   /** Waits for removals in progress, then closes every segment. */
   async close(): Promise<void> {

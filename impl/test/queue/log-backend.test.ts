@@ -174,7 +174,6 @@ describe('the log backend', () => {
     const spool = spoolDir();
     let { q } = await open(spool);
     const kept = await commitMessage(q, 'kept');
-    console.log('SEGMENTS', segmentFiles(spool), segmentFiles(spool).map((n) => statSync(join(spool, 'log', n)).size));
     await q.close();
     const good = statSync(segmentPath(spool, 1)).size;
     writeFileSync(segmentPath(spool, 1), Buffer.alloc(4096), { flag: 'a' });
@@ -298,6 +297,52 @@ describe('the log backend', () => {
     expect((await readAll(await q.openMessage(deferred!.messageId))).equals(content)).toBe(true);
     expect(lines).toEqual([]);
     await q.close();
+  });
+
+  describe('when a segment is removed from under it', () => {
+    it('copies what the current one holds to a new segment before the flush that found it returns', async () => {
+      const spool = spoolDir();
+      let { q, lines } = await open(spool);
+      const [m1] = await commitMessage(q, 'one');
+      rmSync(segmentPath(spool, 1));
+      const [m2] = await commitMessage(q, 'two'); // lands in the removed file; the check after its flush finds it
+      expect(lines).toEqual([
+        `warn: queue: log segment ${segmentPath(spool, 1)} was removed while in use: copying what is live in it to a new segment`,
+        'info: queue: 2 messages copied out of the removed log segment',
+      ]);
+      const [m3] = await commitMessage(q, 'three');
+      expect(q.segmentNumbers).toEqual([2]);
+      await q.close();
+
+      ({ q, lines } = await open(spool));
+      expect((await recoverAll(q)).sort(byId)).toEqual([m1!, m2!, m3!].sort(byId));
+      expect(await contentOf(q, m2!.messageId)).toBe('two');
+      expect(lines).toEqual([]);
+      await q.close();
+    });
+
+    it('empties the older segments too, so that a DELETE lost with the removed one brings nothing back', async () => {
+      const spool = spoolDir();
+      const options = { segmentBytes: 1, checkSegmentsEveryMs: 0 }; // a segment per flush; every segment checked each time
+      let { q, lines } = await open(spool, options);
+      const [a, b] = await commitMessage(q, 'to two', ['a', 'b']); // segment 1
+      const [m2] = await commitMessage(q, 'm2'); // segment 2
+      await q.deleteEnvelope(a!.id);
+      const [m3] = await commitMessage(q, 'm3'); // segment 3: the DELETE of a, then m3
+      expect(q.segmentNumbers).toEqual([1, 2, 3]);
+      rmSync(segmentPath(spool, 3));
+      const [m4] = await commitMessage(q, 'm4');
+      expect(lines).toEqual([
+        `warn: queue: log segment ${segmentPath(spool, 3)} was removed while in use: copying what is live in it to a new segment`,
+        'info: queue: 3 messages copied out of the removed log segment and those before it',
+      ]);
+      expect(segmentFiles(spool)).not.toContain('00000001');
+      await q.close();
+
+      ({ q } = await open(spool, options));
+      expect((await recoverAll(q)).sort(byId)).toEqual([b!, m2!, m3!, m4!].sort(byId));
+      await q.close();
+    });
   });
 
   it('spills a message larger than memory to log/incoming/, and gives it back byte for byte', async () => {
