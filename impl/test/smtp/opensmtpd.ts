@@ -54,7 +54,7 @@ export class Dns {
   static readonly ADDRESS = '127.1.53.53';
   private held: (() => void)[] | undefined;
 
-  private constructor(private readonly socket: UdpSocket) {
+  private constructor(private readonly socket: UdpSocket, readonly address: string) {
     socket.on('message', (query, from) => {
       const answer = Buffer.from(query);
       answer[2] = 0x80 | (query[2]! & 0x01); // a response; RD as asked
@@ -64,10 +64,15 @@ export class Dns {
     });
   }
 
-  static async start(): Promise<Dns> {
+  /**
+   * A test file that runs at the same time as another one needs an
+   * address of its own: two sockets on one address and port would share
+   * the questions, and a hold() in one file would not hold the other's.
+   */
+  static async start(address = Dns.ADDRESS): Promise<Dns> {
     const socket = createSocket({ type: 'udp4', reuseAddr: true });
-    await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(53, Dns.ADDRESS, () => resolve()));
-    return new Dns(socket);
+    await new Promise<void>((resolve, reject) => socket.once('error', reject).bind(53, address, () => resolve()));
+    return new Dns(socket, address);
   }
 
   /** Resolves when a question may be answered: at once, or once the hold is released. */
@@ -98,7 +103,15 @@ export interface Reference {
   log: string;
 }
 
-async function startReference(dir: string, name: string, options: string[], started: Reference[]): Promise<Reference> {
+/** The rules of the 6.8s of opensmtpd.test.ts: everything is relayed to a port where nothing listens, so it waits in the queue. */
+const RELAY_ALL = ['action "out" relay host smtp://127.0.0.1:1', 'match from any for any action "out"'];
+
+/**
+ * Starts a 6.8 in `dir/name`, with `options` before its `listen` line and
+ * `rules` (tables, actions, match rules) after it. `dir` holds the
+ * resolv.conf it reads.
+ */
+async function startReference(dir: string, name: string, options: string[], started: Reference[], rules = RELAY_ALL): Promise<Reference> {
   const home = join(dir, name);
   const spool = join(home, 'spool');
   mkdirSync(spool, { recursive: true, mode: 0o711 });
@@ -106,8 +119,7 @@ async function startReference(dir: string, name: string, options: string[], star
   writeFileSync(join(home, 'smtpd.conf'), [
     ...options,
     `listen on 127.0.0.1 port ${port} hostname mx.test`,
-    'action "out" relay host smtp://127.0.0.1:1',
-    'match from any for any action "out"',
+    ...rules,
     '',
   ].join('\n'));
   const script = [
@@ -127,6 +139,18 @@ async function startReference(dir: string, name: string, options: string[], star
   return reference;
 }
 
+/** Stops the 6.8s started, then the DNS server, and removes their directory. */
+async function stopAll(started: Reference[], dns: Dns | undefined, dir: string): Promise<void> {
+  for (const { proc } of started) {
+    if (proc.exitCode !== null) continue;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+  dns?.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** The DNS server and both 6.8s, and how to stop them. */
 export interface References {
   dns: Dns;
@@ -141,24 +165,48 @@ export async function startReferences(): Promise<References> {
   const dir = mkdtempSync(join(tmpdir(), 'saf-opensmtpd-'));
   const started: Reference[] = [];
   let dns: Dns | undefined;
-  const stop = async () => {
-    for (const { proc } of started) {
-      if (proc.exitCode !== null) continue;
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await exited;
-    }
-    dns?.close();
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = () => stopAll(started, dns, dir);
   try {
     dns = await Dns.start();
-    writeFileSync(join(dir, 'resolv.conf'), `nameserver ${Dns.ADDRESS}\n`);
+    writeFileSync(join(dir, 'resolv.conf'), `nameserver ${dns.address}\n`);
     const [smtpd, small] = await Promise.all([
       startReference(dir, 'default', [], started),
       startReference(dir, 'small', ['smtp max-message-size 1000', 'smtp limit max-rcpt 2'], started),
     ]);
     return { dns, smtpd, small, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** A 6.8 started by startReferenceWith(), and how to stop it and its DNS server. */
+export interface OwnReference extends Reference {
+  /** The temporary directory its files are in: `rules` may name files there. */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * One 6.8 with rules of the caller's (tables, actions, match rules), and
+ * a DNS server of its own at `dnsAddress` (see Dns.start()). `files` are
+ * written into its temporary directory first, which `rules` is given to
+ * name them: `table aliases file:${dir}/aliases`.
+ */
+export async function startReferenceWith(
+  setup: { files: Record<string, string>; rules: (dir: string) => string[] }, dnsAddress: string,
+): Promise<OwnReference> {
+  const dir = mkdtempSync(join(tmpdir(), 'saf-opensmtpd-'));
+  const started: Reference[] = [];
+  let dns: Dns | undefined;
+  const stop = () => stopAll(started, dns, dir);
+  try {
+    dns = await Dns.start(dnsAddress);
+    writeFileSync(join(dir, 'resolv.conf'), `nameserver ${dns.address}\n`);
+    for (const [name, text] of Object.entries(setup.files)) writeFileSync(join(dir, name), text);
+    const reference = await startReference(dir, 'own', [], started, setup.rules(dir));
+    // The same object: its log goes on growing.
+    return Object.assign(reference, { dir, stop });
   } catch (err) {
     await stop();
     throw err;
