@@ -199,7 +199,20 @@ export class Expander {
     return added;
   }
 
-  /** `error:550 text`: the RCPT gets that reply, 4xx or 5xx. */
+  // #region error-node
+  /**
+   * `error:550 text`: the RCPT gets that reply, 4xx or 5xx. A 421 ends
+   * the session as well, where OpenSMTPD 6.8 answers it and reads the
+   * next command. RFC 5321 gives 421 one meaning, "Service not
+   * available, closing transmission channel" (4.2.2), and makes it the
+   * one reply after which a server may close on its own (3.8); a client
+   * that hears it stops, and will send the whole transaction again
+   * later. A server that says 421 and stays open has said something
+   * false, and a client may act on either half of it. So ours keeps the
+   * promise: the engine's gate (smtp/session.ts) closes after any 421,
+   * and this only passes the code on. An entry that means "not now" for
+   * this recipient alone should say 450 or 451.
+   */
   private error(node: Node, target: Extract<Target, { kind: 'error' }>): never {
     const action = node.action as LocalAction;
     const where = node.origin?.where ?? `action "${action.name}"`;
@@ -212,6 +225,7 @@ export class Expander {
     const text = message.slice(enhanced.length).trim();
     throw new Failure({ code, enhanced, text }, `${where}: error target: ${code} ${message}`);
   }
+  // #endregion error-node
 
   /**
    * The user's mailbox, through the action's method. A forward-only action

@@ -274,9 +274,12 @@ export class Session {
    * Asks the phase's hooks, in order; the first that does not proceed
    * decides. Returns the parameter to go on with (rewritten, perhaps) and
    * the action an rcpt-to hook chose, or `undefined` if a hook refused:
-   * its reply is then sent, and for `disconnect` (or any 421, as in
-   * OpenSMTPD) the session ends. A hook's reply that is not a 4xx or 5xx
-   * is not trusted, and becomes `421 Internal server error`.
+   * its reply is then sent, and for `disconnect` (or any 421, as
+   * OpenSMTPD does for its filters) the session ends. That includes the
+   * 421 of an alias's `error:421`, which 6.8 answers without closing:
+   * RFC 5321 says 421 closes the channel (see Expander.error()). A
+   * hook's reply that is not a 4xx or 5xx is not trusted, and becomes
+   * `421 Internal server error`.
    */
   async gate(
     phase: Phase, param: string,

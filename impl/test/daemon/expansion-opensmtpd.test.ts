@@ -1,0 +1,117 @@
+/**
+ * What a recipient gets from the whole daemon and from the real
+ * OpenSMTPD 6.8 when its alias or virtual entry is an error, given the
+ * same tables, rules and session. Each case states both servers'
+ * replies, so that a change on either side fails; where they differ,
+ * `why` says which RFC or which 6.8 bug ours follows instead (the
+ * chapter "Expansion" tells the same).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawClient } from '../smtp/helpers.ts';
+import { startReferenceWith, unavailable as why, type OwnReference } from '../smtp/opensmtpd.ts';
+import { cleanUpAfterEach, freePort, startServing, workDir, type RunningDaemon } from './helpers.ts';
+
+if (why && process.env.CI !== undefined) throw new Error(`OpenSMTPD comparison cannot run: ${why}`);
+
+/** Not opensmtpd.test.ts's address: the two files run at the same time. */
+const DNS_ADDRESS = '127.1.53.54';
+
+const FILES = {
+  aliases: [
+    'goaway: error:421 go away',
+    '',
+  ].join('\n'),
+  virtual: 'goaway@virtual.test: error:421 go away\n',
+};
+
+const RULES = (dir: string) => [
+  `table aliases file:${dir}/aliases`,
+  `table vmap file:${dir}/virtual`,
+  'action "local" mbox alias <aliases>',
+  'action "virt" mbox virtual <vmap>',
+  'match from any for domain "example.org" action "local"',
+  'match from any for domain "virtual.test" action "virt"',
+];
+
+const { running, dirs } = cleanUpAfterEach();
+let reference: OwnReference | undefined;
+
+beforeAll(async () => {
+  if (!why) reference = await startReferenceWith({ files: FILES, rules: RULES }, DNS_ADDRESS);
+}, 20_000);
+
+afterAll(async () => {
+  await reference?.stop();
+});
+
+/** Our daemon with the same tables and rules. */
+async function ours(): Promise<{ port: number; daemon: RunningDaemon }> {
+  const port = await freePort();
+  const { dir, conf, spool } = workDir(port);
+  dirs.push(dir);
+  mkdirSync(join(dir, 'tables'));
+  for (const [name, text] of Object.entries(FILES)) writeFileSync(join(dir, 'tables', name), text);
+  writeFileSync(conf, [`listen on 127.0.0.1 port ${port} hostname mx.test`, ...RULES(join(dir, 'tables')), ''].join('\n'));
+  const daemon = await startServing(conf, spool);
+  running.push(daemon);
+  return { port, daemon };
+}
+
+/** A line the client sends, and every reply each server gives to it; `<closed>` once it has closed the connection. */
+interface Exchange {
+  send: string;
+  opensmtpd: string[];
+  ours: string[];
+}
+
+interface Case {
+  situation: string;
+  /** Why ours answers otherwise, when it does. */
+  why?: string;
+  exchanges: Exchange[];
+}
+
+const both = (send: string, ...replies: string[]): Exchange => ({ send, opensmtpd: replies, ours: replies });
+const OK = '250 2.1.5 Destination address valid: Recipient ok';
+
+const CASES: Case[] = [
+  ...['goaway@example.org', 'goaway@virtual.test'].map((rcpt): Case => ({
+    situation: `${rcpt}, ${rcpt.endsWith('.org') ? 'an alias' : 'a virtual entry'} that is error:421`,
+    why: 'RFC 5321 3.8 and 4.2.2: 421 means the server is closing the channel, the one reply after which it may close; '
+      + '6.8 answers 421 and goes on with the session',
+    exchanges: [
+      both('MAIL FROM:<alice@example.com>', '250 2.0.0 Ok'),
+      both(`RCPT TO:<${rcpt}>`, `421 go away: <${rcpt}>`),
+      { send: 'RCPT TO:<root@example.org>', opensmtpd: [OK], ours: ['<closed>'] },
+      { send: 'QUIT', opensmtpd: ['221 2.0.0 Bye', '<closed>'], ours: ['<closed>'] },
+    ],
+  })),
+];
+
+/** The replies an exchange expects, that many; `<closed>` repeats once the server has gone. */
+async function heard(c: RawClient, count: number): Promise<string[]> {
+  const replies: string[] = [];
+  for (let i = 0; i < count; i++) replies.push(await c.reply());
+  return replies;
+}
+
+describe.skipIf(why !== undefined)('expansion errors against OpenSMTPD 6.8', { timeout: 60_000 }, () => {
+  it.each(CASES.map((c) => [c.situation, c] as const))('%s', async (_, testCase) => {
+    const mine = await ours();
+    for (const [side, port] of [['opensmtpd', reference!.port], ['ours', mine.port]] as const) {
+      const c = await RawClient.connect(port);
+      expect(await c.reply()).toMatch(/^220 mx\.test ESMTP /);
+      expect(await c.command('EHLO client.test')).toMatch(/^250-mx\.test Hello client\.test/);
+      const transcript: string[] = [];
+      for (const exchange of testCase.exchanges) {
+        c.send(`${exchange.send}\r\n`);
+        const replies = await heard(c, exchange[side].length);
+        transcript.push(`C: ${exchange.send}\n${replies.map((r) => `S: ${r}`).join('\n')}`);
+        expect(replies, `${side}${testCase.why ? `, ${testCase.why}` : ''}:\n${transcript.join('\n')}`).toEqual(exchange[side]);
+      }
+      c.close();
+    }
+  });
+});
