@@ -71,7 +71,17 @@ export function parseAliasTarget(text: string): AliasTarget | undefined {
   return undefined;
 }
 
-/** `user@domain`, split at the first `@`, with the characters alias_is_address() (to.c) allows. */
+/**
+ * `user@domain`, split at the first `@`, with the characters
+ * alias_is_address() (to.c) allows. An item with an `@` that fails here
+ * is no target, and the recipient gets `424 4.2.4`, as for any
+ * malformed entry. OpenSMTPD 6.8 differs for one kind of item: its
+ * alias_is_address() has written a NUL over the `@` by the time it
+ * refuses the domain, so the user name check that comes next sees only
+ * the local part, and `root@@x` or `root@b_c.test` is taken as the local
+ * user root (the RCPT gets 250). A typo in a domain must not send the
+ * mail to whoever has that name on this host.
+ */
 function parseTargetAddress(text: string): MailAddr | undefined {
   const at = text.indexOf('@');
   if (at <= 0 || at === text.length - 1) return undefined;

@@ -1,10 +1,10 @@
 /**
  * What a recipient gets from the whole daemon and from the real
- * OpenSMTPD 6.8 when its alias or virtual entry is an error, given the
- * same tables, rules and session. Each case states both servers'
- * replies, so that a change on either side fails; where they differ,
- * `why` says which RFC or which 6.8 bug ours follows instead (the
- * chapter "Expansion" tells the same).
+ * OpenSMTPD 6.8 when its alias or virtual entry is an error, or is not
+ * a target at all, given the same tables, rules and session. Each case
+ * states both servers' replies, so that a change on either side fails;
+ * where they differ, `why` says which RFC or which 6.8 bug ours follows
+ * instead (the chapter "Expansion" tells the same).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,12 @@ const DNS_ADDRESS = '127.1.53.54';
 const FILES = {
   aliases: [
     'goaway: error:421 go away',
+    'quoted: "bad address@@x"',
+    'codeonly: error:421',
+    'spaced: a b',
+    'unterminated: "unterminated',
+    'doubleat: root@@x',
+    'underscore: root@b_c.test',
     '',
   ].join('\n'),
   virtual: 'goaway@virtual.test: error:421 go away\n',
@@ -75,6 +81,7 @@ interface Case {
 
 const both = (send: string, ...replies: string[]): Exchange => ({ send, opensmtpd: replies, ours: replies });
 const OK = '250 2.1.5 Destination address valid: Recipient ok';
+const EXPANSION_PROBLEM = (rcpt: string) => `424 4.2.4 Mailing list expansion problem: <${rcpt}>`;
 
 const CASES: Case[] = [
   ...['goaway@example.org', 'goaway@virtual.test'].map((rcpt): Case => ({
@@ -88,6 +95,26 @@ const CASES: Case[] = [
       { send: 'QUIT', opensmtpd: ['221 2.0.0 Bye', '<closed>'], ours: ['<closed>'] },
     ],
   })),
+  {
+    situation: 'alias members that are not targets',
+    exchanges: [
+      both('MAIL FROM:<alice@example.com>', '250 2.0.0 Ok'),
+      ...['quoted', 'codeonly', 'spaced', 'unterminated'].map((user) => both(`RCPT TO:<${user}@example.org>`, EXPANSION_PROBLEM(`${user}@example.org`))),
+      both('QUIT', '221 2.0.0 Bye', '<closed>'),
+    ],
+  },
+  {
+    situation: 'alias members that are addresses with a bad domain: root@@x, root@b_c.test',
+    why: "6.8's alias_is_address() (to.c) writes a NUL over the '@' before it looks at the domain, and when the domain "
+      + 'fails, alias_is_username() reads what is left, "root", and takes it: a typo in a domain sends the mail to a local user',
+    exchanges: [
+      both('MAIL FROM:<alice@example.com>', '250 2.0.0 Ok'),
+      ...['doubleat', 'underscore'].map((user): Exchange => ({
+        send: `RCPT TO:<${user}@example.org>`, opensmtpd: [OK], ours: [EXPANSION_PROBLEM(`${user}@example.org`)],
+      })),
+      both('QUIT', '221 2.0.0 Bye', '<closed>'),
+    ],
+  },
 ];
 
 /** The replies an exchange expects, that many; `<closed>` repeats once the server has gone. */
