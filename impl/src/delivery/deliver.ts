@@ -18,7 +18,7 @@
 import { Readable } from 'node:stream';
 import type { LocalAction } from '../config/index.ts';
 import type { Envelope, LocalDelivery, MailAddress } from '../queue/types.ts';
-import type { DotlockOptions } from './dotlock.ts';
+import type { Dotlock, DotlockOptions } from './dotlock.ts';
 import { oneLine } from './failure.ts';
 import { bufferChunks } from './lines.ts';
 import { formatLmtpDestination, lmtpDeliver, parseLmtpDestination, type LmtpTimeouts } from './lmtp.ts';
@@ -28,9 +28,19 @@ import { expandFormat, FormatError, type FormatValues } from './mda-format.ts';
 import { commandInput, mdaCommandLine, mdaEnvironment, runCommand } from './mda.ts';
 import type { DeliveryOutcome, DeliveryRequest } from './types.ts';
 
+/** Where the `mbox` method's mailboxes are: /var/mail/USER, as for mail.local. */
+export const SYSTEM_MAIL_DIR = '/var/mail';
+
 export interface DeliverOptions {
-  /** Where the `mbox` method's mailboxes are. Default /var/mail. */
+  /** Where the `mbox` method's mailboxes are. Default SYSTEM_MAIL_DIR. */
   mailDir?: string;
+  /**
+   * Takes the dot lock of the `mbox` method's mailbox, and creates the
+   * mailbox if it is missing. The agent asks the root parent for both
+   * (parent/mailbox.ts): /var/mail is often writable by root and the
+   * mail group only. Without it, appendMbox() does both itself.
+   */
+  lockMailbox?: (path: string) => Promise<Dotlock>;
   /** The time limit of an mda or a command. Default 300 000 (OpenSMTPD's 5 minutes). */
   commandTimeoutMs?: number;
   /** Between SIGTERM and SIGKILL when that limit is reached. Default 2000. */
@@ -245,8 +255,11 @@ async function dispatch(request: DeliveryRequest, delivery: LocalDelivery, messa
       if (!user.name || user.name.includes('/') || user.name === '.' || user.name === '..') {
         return { result: 'permfail', reason: `user name "${oneLine(user.name, 80)}" cannot name a mailbox` };
       }
-      const path = `${(options.mailDir ?? '/var/mail').replace(/\/+$/, '')}/${user.name}`;
-      return appendMbox(path, message, { from: mboxFrom, owner: { uid: user.uid, gid: user.gid }, strict: true, ...(options.lock && { lock: options.lock }) });
+      const path = `${(options.mailDir ?? SYSTEM_MAIL_DIR).replace(/\/+$/, '')}/${user.name}`;
+      return appendMbox(path, message, {
+        from: mboxFrom, owner: { uid: user.uid, gid: user.gid }, strict: true,
+        ...(options.lock && { lock: options.lock }), ...(options.lockMailbox && { takeLock: options.lockMailbox }),
+      });
     }
     case 'maildir': {
       const dir = method.path ? expandFormat(method.path, values, 'path') : `${user.home}/Maildir`;

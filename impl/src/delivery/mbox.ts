@@ -46,6 +46,13 @@ export interface MboxOptions {
    * append to a file the user chose (mail.local checks the same).
    */
   strict?: boolean;
+  /**
+   * Takes the dot lock instead of acquireDotlock(): for the system
+   * mailbox in the daemon, the root parent takes it, and creates the
+   * mailbox if it is missing (parent/mailbox.ts). What it throws is a
+   * temporary failure.
+   */
+  takeLock?: (path: string) => Promise<Dotlock>;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -94,9 +101,9 @@ export async function appendMbox(path: string, content: AsyncIterable<unknown>, 
 
   let lock: Dotlock;
   try {
-    lock = await acquireDotlock(path, options.lock);
+    lock = await (options.takeLock ? options.takeLock(path) : acquireDotlock(path, options.lock));
   } catch (e) {
-    if (e instanceof DotlockError) return { result: 'tempfail', reason: `mbox ${path}: ${e.message}` };
+    if (e instanceof DotlockError || options.takeLock) return { result: 'tempfail', reason: `mbox ${path}: ${(e as Error).message}` };
     throw e;
   }
   try {
@@ -121,6 +128,8 @@ async function appendLocked(path: string, content: AsyncIterable<unknown>, optio
   try {
     const st = await handle.stat();
     if (!st.isFile()) return { result: 'tempfail', reason: `mbox ${path} is not a regular file` };
+    // Linked while the lock was taken (or by whoever made the file just now): the same refusal as before it.
+    if (options.strict && st.nlink > 1) return { result: 'tempfail', reason: `mbox ${path} has ${st.nlink} hard links; refusing to append` };
     size = st.size;
     if (creating && options.owner && process.getuid?.() === 0) await handle.chown(options.owner.uid, options.owner.gid);
 
