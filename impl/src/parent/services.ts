@@ -3,7 +3,8 @@
  * proc/channels/parent.ts): open a user's ~/.forward for lookup, and
  * start a delivery agent as a user for the dispatcher. Each request is
  * answered only for the child whose role needs it: smtp, the process
- * that talks to strangers, can ask for neither.
+ * that talks to strangers, can ask for neither. An agent may ask for
+ * one thing, the lock of its own system mailbox (parent/mailbox.ts).
  */
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
@@ -13,7 +14,7 @@ import { openUserbase, readForwardFile, type Userbase } from '../expand/index.ts
 import type { Logger, TraceFlag } from '../log/index.ts';
 import { systemLocalNames } from '../lookup/index.ts';
 import type { parentChannel } from '../proc/channels/parent.ts';
-import { agentControlChannel } from '../proc/channels/delivery.ts';
+import { agentControlChannel, agentParentChannel } from '../proc/channels/delivery.ts';
 import { Peer } from '../proc/peer.ts';
 import type { Handlers } from '../proc/protocol.ts';
 import { forkChild } from '../proc/spawn.ts';
@@ -21,6 +22,7 @@ import type { ParentHandlers } from '../proc/supervisor.ts';
 import { ipcTransport } from '../proc/transport.ts';
 import type { Supervisor } from '../proc/supervisor.ts';
 import { socketPair } from './links.ts';
+import { mailboxService } from './mailbox.ts';
 
 const AGENT_ENTRY = fileURLToPath(new URL('../proc/agent.ts', import.meta.url));
 
@@ -99,12 +101,17 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
         ...(root && { credentials: { user: user.name, uid: user.uid, gid: user.gid } }),
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.SMTPD_NAMESERVERS && { SMTPD_NAMESERVERS: process.env.SMTPD_NAMESERVERS }) },
       });
+      // The agent runs as the user, and cannot create files in a
+      // root:mail /var/mail: the parent takes its mailbox's lock for it.
+      const mailbox = mailboxService(user);
       agent.on('error', (err) => log.warn(`warn: smtpd: delivery agent for ${user.name}: ${err.message}`));
       agent.on('exit', (code, signal) => {
+        void mailbox.releaseAll();
         if (code !== 0) log.debug(`debug: smtpd: delivery agent for ${user.name} ended (${signal ?? code})`);
       });
       const control = new Peer({
         self: 'parent', peer: `agent ${user.name}`, transport: ipcTransport(agent), calls: agentControlChannel, log,
+        serves: { channel: agentParentChannel, handlers: mailbox.handlers },
       });
       const [forDispatcher, forAgent] = await socketPair();
       const { pid } = await control.request({

@@ -14,9 +14,9 @@
 import type { Socket } from 'node:net';
 import type { LocalAction } from '../config/index.ts';
 import { isRelay } from '../config/index.ts';
-import { deliverLocal, mayRunCommand, type DeliveryOutcome, type UserRecord } from '../delivery/index.ts';
+import { deliverLocal, mayRunCommand, type DeliveryOutcome, type Dotlock, type UserRecord } from '../delivery/index.ts';
 import { createLogger } from '../log/index.ts';
-import { agentChannel, agentControlChannel } from './channels/delivery.ts';
+import { agentChannel, agentControlChannel, agentParentChannel } from './channels/delivery.ts';
 import { fromWire } from './channels/queue.ts';
 import { ContentInbox } from './content-stream.ts';
 import { Peer } from './peer.ts';
@@ -26,11 +26,12 @@ const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground' })
 process.on('disconnect', () => process.exit(0));
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
 
-new Peer({
+const parent = new Peer({
   self: 'agent',
   peer: 'parent',
   transport: ipcTransport(process),
   log,
+  calls: agentParentChannel,
   serves: {
     channel: agentControlChannel,
     handlers: {
@@ -104,10 +105,25 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
         ...(wrapper !== undefined && { wrapper }),
       },
       content as import('node:stream').Readable,
-      { allowRoot: settings.allowRoot },
+      { allowRoot: settings.allowRoot, lockMailbox },
     );
   }
   // #endregion safety-net
+}
+
+/**
+ * The dot lock of this user's system mailbox, taken by the parent, which
+ * creates the mailbox too if it is missing: this process runs as the
+ * user, and /var/mail may be writable by root and the mail group only.
+ */
+async function lockMailbox(path: string): Promise<Dotlock> {
+  const { lock } = await parent.request({ type: 'parent.mbox.lock', path }, { timeoutMs: 30_000 });
+  return {
+    path: `${path}.lock`,
+    release: async () => {
+      await parent.request({ type: 'parent.mbox.unlock', lock }).catch((e: Error) => log.warn(`warn: agent: ${path}.lock: ${e.message}`));
+    },
+  };
 }
 
 function flatten(outcome: DeliveryOutcome) {

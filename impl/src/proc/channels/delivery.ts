@@ -131,3 +131,15 @@ export const agentControlChannel = channel('agent-control', {
     handle: 'socket',
   },
 });
+
+/**
+ * agent -> parent, over the same IPC channel: the dot lock of the agent's
+ * system mailbox, taken and released by the parent, which also creates
+ * the mailbox if it is missing (parent/mailbox.ts). `path` is what the
+ * agent will append to; the parent refuses any other than the one it
+ * makes from the agent's user.
+ */
+export const agentParentChannel = channel('agent-parent', {
+  'parent.mbox.lock': { request: object({ path: string }), response: object({ lock: uint32 }) },
+  'parent.mbox.unlock': { request: object({ lock: uint32 }), response: object({}) },
+});
