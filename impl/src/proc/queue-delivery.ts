@@ -18,7 +18,7 @@ import { systemLocalNames } from '../lookup/index.ts';
 import type { QueueBackend } from '../queue/backend.ts';
 import { formatEnvelopeId, parseEnvelopeId } from '../queue/index.ts';
 import type { Envelope } from '../queue/types.ts';
-import { entryOf, schedulerOptions } from '../scheduler/index.ts';
+import { entryOf, schedulerOptions, warnIntervalsOf } from '../scheduler/index.ts';
 import { dispatcherChannel, type Delivered, type ScheduledEntry, type WireOutcome } from './channels/delivery.ts';
 import type { lookupChannel } from './channels/lookup.ts';
 import { toWire, type EnvelopeDraft } from './channels/queue.ts';
@@ -60,12 +60,15 @@ export class QueueDelivery {
   private nextRef = 1;
   private readonly hostname = systemLocalNames().hostname;
   private readonly ttlOf;
+  private readonly warnIntervals: readonly number[];
 
   constructor(private readonly options: QueueDeliveryOptions) {
     this.dispatcher = new Peer({
       self: 'queue', peer: 'dispatcher', transport: options.dispatcher, calls: dispatcherChannel, log: options.log,
     });
-    this.ttlOf = schedulerOptions(options.config).ttlOf;
+    const scheduling = schedulerOptions(options.config);
+    this.ttlOf = scheduling.ttlOf;
+    this.warnIntervals = warnIntervalsOf(scheduling.warnIntervals);
   }
 
   close(): void {
@@ -162,9 +165,19 @@ export class QueueDelivery {
     return removed;
   }
 
-  /** Delay warnings: one per message, naming its late recipients; each envelope's count of warnings goes up. */
+  /**
+   * Delay warnings: one per message, naming its late recipients. Each
+   * envelope's count of warnings becomes the number of intervals gone by,
+   * as the scheduler counts them: one warning sent after a daemon slept
+   * through two intervals covers both, and the count on disk must say so,
+   * or the next start-up, finding one interval not yet warned of, warns
+   * again.
+   */
   async warn(hexIds: string[]): Promise<number> {
     const envelopes = await this.load(hexIds);
+    const now = seconds();
+    const counted = (e: Envelope) =>
+      Math.max((e.warnings ?? 0) + 1, this.warnIntervals.filter((d) => e.createdAt + d <= now).length);
     let warned = 0;
     for (const group of byMessage(envelopes)) {
       const late = group.filter((e) => shouldWarn(e));
@@ -175,7 +188,7 @@ export class QueueDelivery {
         }));
         warned += late.length;
       }
-      for (const e of group) await this.options.backend.updateEnvelope({ ...e, warnings: (e.warnings ?? 0) + 1 });
+      for (const e of group) await this.options.backend.updateEnvelope({ ...e, warnings: counted(e) });
     }
     return warned;
   }

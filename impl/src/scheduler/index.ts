@@ -6,6 +6,6 @@
  */
 export { BACKOFF, nextTryAfter, retryOffset, type DispatcherKind } from './backoff.ts';
 export { DEFAULT_QUEUE_TTL, entryOf, schedulerOptions, type ConfiguredScheduler } from './options.ts';
-export { DEFAULT_MAX_INFLIGHT, DEFAULT_WARN_INTERVALS, RamQueue } from './ramqueue.ts';
+export { DEFAULT_MAX_INFLIGHT, DEFAULT_WARN_INTERVALS, RamQueue, warnIntervalsOf } from './ramqueue.ts';
 export { DEFAULT_RETRY_DELAYS, RetryLater, type RetryDelays } from './retry-later.ts';
 export type { Decision, DueEnvelope, ListedEnvelope, SchedulerEntry, SchedulerOptions, WarnDecision } from './types.ts';

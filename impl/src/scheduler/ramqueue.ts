@@ -28,6 +28,11 @@ export const DEFAULT_WARN_INTERVALS: readonly number[] = [4 * 60 * 60];
 /** OpenSMTPD's default `scheduler limit max-inflight`. */
 export const DEFAULT_MAX_INFLIGHT = 5000;
 
+/** `bounce warn-interval` as the scheduler counts it: each delay once, none of zero, shortest first. */
+export function warnIntervalsOf(intervals: readonly number[] = DEFAULT_WARN_INTERVALS): number[] {
+  return [...new Set(intervals)].filter((d) => d > 0).sort((a, b) => a - b);
+}
+
 interface Slot {
   /** Our own copy: attempts, lastTryAt and warnings change here as the driver reports. */
   entry: SchedulerEntry & { warnings: number };
@@ -70,9 +75,7 @@ export class RamQueue {
 
   constructor(options: SchedulerOptions) {
     this.kindOf = options.kindOf;
-    this.warnIntervals = [...new Set(options.warnIntervals ?? DEFAULT_WARN_INTERVALS)]
-      .filter((d) => d > 0)
-      .sort((a, b) => a - b);
+    this.warnIntervals = warnIntervalsOf(options.warnIntervals);
     this.maxInflight = options.maxInflight ?? DEFAULT_MAX_INFLIGHT;
     this.maxPerDispatcher = options.maxInflightPerDispatcher ?? Infinity;
   }

@@ -348,6 +348,33 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
   });
 
+  it('one delay warning that covers intervals the daemon slept through is not sent again after the next restart', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => ['bounce warn-interval 1s, 2s, 3s', ...localAndHold(dir)]);
+    let daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const sentAt = Date.now();
+    expect(swaks(port, 'someone@hold.example').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/mda delivery .*to=<someone@hold.example>.*result=TempFail/);
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    // Down while the last intervals go by: the next daemon sends one warning for them all.
+    await new Promise((r) => setTimeout(r, Math.max(0, sentAt + 4000 - Date.now())));
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    const warned = readdirSync(join(dir, 'mail', 'nobody', 'new')).length;
+
+    // Every interval has been warned of: a restart sends nothing more.
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    await daemon.waitFor(/^info: queue: 1 envelope\(s\) in the spool at start-up$/);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(daemon.lines.filter((l) => /delay warning/.test(l))).toEqual([]);
+    expect(readdirSync(join(dir, 'mail', 'nobody', 'new'))).toHaveLength(warned);
+  });
+
   it('with -B queue=log, mail is delivered, and after a restart the held message is back and the delivered one is not sent again', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     let daemon = await startServing(conf, spool, ['-B', 'queue=log']);
