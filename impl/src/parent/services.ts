@@ -53,7 +53,7 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
    */
   let userbases: Userbase[] | undefined;
   const locals = options.config.actions.filter((a) => !isRelay(a));
-  const vouch = (user: UserRecord): string | undefined => {
+  const vouch = (user: UserRecord): { doubt: string; permanent?: true } | undefined => {
     userbases ??= [
       openUserbase(options.config),
       ...[...new Set(locals.flatMap((a) => (isRelay(a) || !a.options.userbase ? [] : [a.options.userbase])))]
@@ -63,9 +63,10 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       const found = base.get(user.name);
       return found !== undefined && found.uid === user.uid && found.gid === user.gid && found.home === user.home;
     });
-    if (!same) return 'no userbase of smtpd.conf has this account';
+    if (!same) return { doubt: 'no userbase of smtpd.conf has this account' };
     const rootMayReceive = options.allowRootDelivery || locals.some((a) => a.method.kind === 'mbox');
-    if (user.uid === 0 && !rootMayReceive) return 'root receives mail by mbox only, and no action delivers by mbox';
+    // Permanent, as the agent's own refusal of root is, and forkmda()'s MDA_PERMFAIL: no retry will change it.
+    if (user.uid === 0 && !rootMayReceive) return { doubt: 'root receives mail by mbox only, and no action delivers by mbox', permanent: true };
     return undefined;
   };
 
@@ -89,10 +90,11 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
      */
     'parent.agent.open': async ({ token, user }) => {
       if (child !== 'dispatcher') refuse(child, 'start a delivery agent');
-      const doubt = vouch(user);
-      if (doubt) {
-        log.warn(`warn: smtpd: refusing a delivery agent for ${user.name} (uid ${user.uid}): ${doubt}`);
-        throw new Error(`no delivery agent for ${user.name}: ${doubt}`);
+      const refusal = vouch(user);
+      if (refusal) {
+        log.warn(`warn: smtpd: refusing a delivery agent for ${user.name} (uid ${user.uid}): ${refusal.doubt}`);
+        if (refusal.permanent) return { refused: refusal.doubt };
+        throw new Error(`no delivery agent for ${user.name}: ${refusal.doubt}`);
       }
       const dispatcher = options.supervisor().get('dispatcher');
       if (!dispatcher) throw new Error('no dispatcher');

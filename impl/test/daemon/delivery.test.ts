@@ -348,6 +348,19 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
   });
 
+  it('mail for root, with no action that delivers to an mbox, fails for good at once and bounces', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'root@example.org').stdout).toMatch(/<- {2}250 /);
+    // Not a temporary failure retried for days: no retry can change it (OpenSMTPD: MDA_PERMFAIL).
+    await daemon.waitFor(/mda delivery .*to=<root@example.org> .*result=PermFail stat=not allowed to deliver to root/);
+    await mailIn(join(dir, 'mail', 'nobody'), 1, 30_000);
+    const report = readReport(join(dir, 'mail', 'nobody'));
+    expect(report.rcpt).toMatchObject({ 'Final-Recipient': 'rfc822; root@example.org', Action: 'failed' });
+    expect(report.rcpt['Status']).toMatch(/^5\./);
+  });
+
   it('one delay warning that covers intervals the daemon slept through is not sent again after the next restart', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => ['bounce warn-interval 1s, 2s, 3s', ...localAndHold(dir)]);
     let daemon = await startServing(conf, spool);

@@ -23,8 +23,13 @@ export const parentChannel = channel('parent', {
   /**
    * Start a delivery agent as `user`. The parent hands the dispatcher its
    * end of the agent's socket with a `proc.agent` request carrying the
-   * same token before it answers this one.
+   * same token before it answers this one. `refused` says why it will
+   * never start one for this user (root, when no action delivers to an
+   * mbox): a permanent failure of the delivery, not a passing one.
    */
-  'parent.agent.open': { request: object({ token: hex(16), user: userRecord }), response: object({ pid: optional(string) }) },
+  'parent.agent.open': {
+    request: object({ token: hex(16), user: userRecord }),
+    response: object({ pid: optional(string), refused: optional(string) }),
+  },
 });
 export type ParentRequest = RequestOf<typeof parentChannel['calls']>;

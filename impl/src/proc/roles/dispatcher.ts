@@ -59,7 +59,14 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
     const systemAccount = delivery !== undefined && delivery.kind !== 'mailbox' && delivery.source?.kind !== 'forward';
     const user = userbaseOf(config, systemAccount || isRelay(action) ? undefined : action.options.userbase, users).get(name);
     if (!user) return { result: 'permfail', reason: `no such user: ${name}` };
-    const { peer: agent, release } = await agents.get(user);
+    let lease: AgentLease;
+    try {
+      lease = await agents.get(user);
+    } catch (err) {
+      if (!(err instanceof AgentRefused)) throw err;
+      return { result: 'permfail', reason: `not allowed to deliver to ${user.name} (uid ${user.uid}): ${err.message}: alias it to an unprivileged user` };
+    }
+    const { peer: agent, release } = lease;
     try {
       const ref = nextRef++;
       const answer = agent.request(
@@ -172,6 +179,9 @@ interface AgentEntry {
   busy: number;
 }
 
+/** The parent will never start an agent for this user: deliveries to it fail for good. */
+export class AgentRefused extends Error {}
+
 /** An agent lent for one delivery; give it back with release() when the delivery has ended. */
 interface AgentLease {
   peer: AgentPeer;
@@ -245,7 +255,8 @@ export class AgentPool {
 
   private async open(user: UserRecord): Promise<AgentPeer> {
     const token = randomBytes(8).toString('hex');
-    await this.ctx.parent.request({ type: 'parent.agent.open', token, user }, { timeoutMs: 30_000 });
+    const { refused } = await this.ctx.parent.request({ type: 'parent.agent.open', token, user }, { timeoutMs: 30_000 });
+    if (refused !== undefined) throw new AgentRefused(refused);
     const socket: Socket | undefined = this.ctx.takeAgentSocket(token);
     if (!socket) throw new Error(`the parent did not hand over the agent for ${user.name}`);
     return new Peer({
