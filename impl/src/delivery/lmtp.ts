@@ -30,6 +30,9 @@ export type LmtpDestination = { kind: 'unix'; path: string } | { kind: 'inet'; h
  */
 export const LMTP_DEFAULT_PORT = 24;
 
+/** LmtpTimeouts.totalMs by default: below the dispatcher's limit for a delivery (see there). */
+export const LMTP_TOTAL_MS = 9 * 60_000;
+
 /** `/path/to/socket`, `host:port`, `host`, `[::1]:24` or `[IPv6:::1]:24`; throws an Error saying what is wrong. */
 export function parseLmtpDestination(text: string): LmtpDestination {
   if (text.startsWith('/')) return { kind: 'unix', path: text };
@@ -74,6 +77,15 @@ export interface LmtpTimeouts {
   replyMs?: number;
   /** For each reply after the final dot, while the store files the message. Default 600 000 (RFC 5321's 10 minutes). */
   dataReplyMs?: number;
+  /**
+   * For the whole transaction, whatever each step took. Default
+   * LMTP_TOTAL_MS (9 minutes): the dispatcher gives a delivery 10
+   * minutes, then counts it as a temporary failure and retries it. A
+   * transaction still running then could end in a 250 nobody records,
+   * and the retry would deliver the message a second time; ended here,
+   * its outcome is the one written.
+   */
+  totalMs?: number;
 }
 
 interface Reply {
@@ -207,8 +219,16 @@ export async function lmtpDeliver(
 
   let socket: Socket | undefined;
   let stage = 'connect';
+  const totalMs = timeouts.totalMs ?? LMTP_TOTAL_MS;
+  const started = Date.now();
+  let overall: NodeJS.Timeout | undefined;
+  let late = false;
   try {
-    socket = await connect(destination, timeouts.connectMs ?? 30_000);
+    socket = await connect(destination, Math.min(timeouts.connectMs ?? 30_000, totalMs));
+    overall = setTimeout(() => {
+      late = true;
+      socket!.destroy(new Error(`no end within ${duration(totalMs)}`));
+    }, Math.max(0, totalMs - (Date.now() - started)));
     const replies = new ReplyReader(socket);
     const command = async (line: string): Promise<Reply> => {
       stage = line;
@@ -253,8 +273,10 @@ export async function lmtpDeliver(
     await quit(socket, replies);
     return rest({ result: 'tempfail', reason: `${name}: no reply` });
   } catch (e) {
-    return rest({ result: 'tempfail', reason: `${name}: ${stage}: ${oneLine((e as Error).message)}` });
+    const why = late ? `no end within ${duration(totalMs)}` : (e as Error).message;
+    return rest({ result: 'tempfail', reason: `${name}: ${stage}: ${oneLine(why)}` });
   } finally {
+    clearTimeout(overall);
     socket?.destroy();
   }
 }

@@ -10,7 +10,8 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deliverLocal } from '../../src/delivery/deliver.ts';
-import { lmtpDeliver, parseLmtpDestination } from '../../src/delivery/lmtp.ts';
+import { LMTP_TOTAL_MS, lmtpDeliver, parseLmtpDestination } from '../../src/delivery/lmtp.ts';
+import { DELIVERY_TIMEOUT_MS } from '../../src/proc/roles/dispatcher.ts';
 import { content, readMaildirWithPython, request, tempDir, unix } from './helpers.ts';
 
 const MESSAGE = 'Subject: caf\u00e9\r\n\r\n.a line with a leading dot\r\n..two dots\r\n.\r\nFrom here\r\nlast line without end';
@@ -111,7 +112,7 @@ describe('lmtp to Dovecot', () => {
 });
 
 /** A scripted LMTP server: RCPT replies by local part, one reply per accepted recipient after the dot. */
-function scriptedServer(options: { silent?: boolean } = {}) {
+function scriptedServer(options: { silent?: boolean; replyDelayMs?: number } = {}) {
   const received: { commands: string[]; data: string[] } = { commands: [], data: [] };
   const rcptReply: Record<string, string> = {
     full: '452 4.2.2 Mailbox full', nobody: '550 5.1.1 User unknown', red: '550 5.1.1 \x1b[31mred\x07 bell',
@@ -120,6 +121,15 @@ function scriptedServer(options: { silent?: boolean } = {}) {
   const server = createServer((socket: Socket) => {
     if (options.silent) return;
     socket.setEncoding('latin1');
+    socket.on('error', () => {});
+    if (options.replyDelayMs !== undefined) {
+      // Every reply comes late, each one well within any reply timeout.
+      const write = socket.write.bind(socket) as (text: string) => boolean;
+      socket.write = ((text: string) => {
+        setTimeout(() => socket.destroyed || write(text), options.replyDelayMs);
+        return true;
+      }) as typeof socket.write;
+    }
     socket.write('220 scripted LMTP\r\n');
     let buffer = '';
     let inData = false;
@@ -228,6 +238,19 @@ describe('lmtp, reply by reply', () => {
     const [outcome] = await lmtpDeliver(silent, { lhlo: 'x', mailFrom: '', recipients: ['a@b'] }, content(MESSAGE), { replyMs: 200 });
     expect(outcome).toMatchObject({ result: 'tempfail', reason: expect.stringMatching(/greeting: no (reply|progress) within 200 ms$/) });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a transaction whose every step is in time but whose whole is not ends at its deadline, before the dispatcher gives up on it', async () => {
+    // Six replies of 150 ms each: 900 ms in all, against a deadline of 500 ms. Were the
+    // transaction to run past the dispatcher's limit, a 250 at its end would be heard by
+    // nobody, the attempt counted as failed, and the retry would deliver the message again.
+    const slow = parseLmtpDestination(await listen(scriptedServer({ replyDelayMs: 150 })));
+    const started = Date.now();
+    const [outcome] = await lmtpDeliver(slow, { lhlo: 'x', mailFrom: '', recipients: ['a@b'] }, content(MESSAGE), { totalMs: 500 });
+    expect(outcome).toMatchObject({ result: 'tempfail', reason: expect.stringMatching(/: no end within 500 ms$/) });
+    expect(Date.now() - started).toBeLessThan(800);
+    // By default the deadline leaves the agent time to answer before the dispatcher stops waiting.
+    expect(LMTP_TOTAL_MS).toBeLessThanOrEqual(DELIVERY_TIMEOUT_MS - 60_000);
   });
 
   it('reads destinations as OpenSMTPD writes them', () => {

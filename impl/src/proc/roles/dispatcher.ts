@@ -30,7 +30,7 @@ type AgentPeer = Peer<Record<never, never>, typeof agentChannel['calls']>;
 /** An agent with nothing to do for this long is closed; it exits when its socket closes. */
 const AGENT_IDLE_MS = 60_000;
 /** A delivery may take this long (an mda, an LMTP server) before it counts as a temporary failure. */
-const DELIVERY_TIMEOUT_MS = 10 * 60_000;
+export const DELIVERY_TIMEOUT_MS = 10 * 60_000;
 
 export async function startDispatcher(ctx: RoleContext): Promise<Role> {
   const { config, log } = ctx;
