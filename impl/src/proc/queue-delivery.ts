@@ -19,14 +19,13 @@ import type { QueueBackend } from '../queue/backend.ts';
 import { formatEnvelopeId, parseEnvelopeId } from '../queue/index.ts';
 import type { Envelope } from '../queue/types.ts';
 import { entryOf, schedulerOptions, warnIntervalsOf } from '../scheduler/index.ts';
-import { dispatcherChannel, type Delivered, type ScheduledEntry, type WireOutcome } from './channels/delivery.ts';
+import { DISPATCH_MS, dispatcherChannel, type Delivered, type ScheduledEntry, type WireOutcome } from './channels/delivery.ts';
 import type { lookupChannel } from './channels/lookup.ts';
 import { toWire, type EnvelopeDraft } from './channels/queue.ts';
 import { sendContent } from './content-stream.ts';
 import { Peer } from './peer.ts';
 import type { Transport } from './transport.ts';
 
-const DELIVERY_TIMEOUT_MS = 10 * 60_000 + 30_000;
 const seconds = () => Math.floor(Date.now() / 1000);
 
 export interface QueueDeliveryOptions {
@@ -98,7 +97,7 @@ export class QueueDelivery {
       const content = await backend.openMessage(envelope.messageId);
       const ref = this.nextRef++;
       const answer = this.dispatcher.request(
-        { type: 'dispatcher.deliver', ref, envelope: toWire(envelope) }, { timeoutMs: DELIVERY_TIMEOUT_MS },
+        { type: 'dispatcher.deliver', ref, envelope: toWire(envelope) }, { timeoutMs: DISPATCH_MS },
       );
       await sendContent(this.dispatcher.transport, ref, content);
       outcome = await answer;

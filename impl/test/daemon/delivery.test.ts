@@ -428,6 +428,33 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(readFileSync(join(dir, 'out', 'slow'), 'utf8').match(/hello from the delivery test/g)).toHaveLength(1);
   });
 
+  it('runs at most 7 deliveries at once for one user, as OpenSMTPD does; the others wait their turn', async () => {
+    const { port, dir, conf, spool } = await setUp(aliasesAllowExec);
+    // Each run notes its start (+) and end (-), a second apart: the most + lines without their - is the concurrency.
+    const log = join(dir, 'out', 'runs');
+    writeFileSync(join(dir, 'aliases'), `many: "|/bin/sh -c 'echo + >> ${log}; cat > /dev/null; sleep 1; echo - >> ${log}'"\n`);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const script = `
+import smtplib, sys
+with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:
+    for i in range(16):
+        s.sendmail('nobody@example.org', ['many@example.org'], b'Subject: burst %d\\r\\n\\nhello\\r\\n' % i)
+`;
+    execFileSync('python3', ['-c', script, String(port)], { timeout: 30_000 });
+    const deadline = Date.now() + 30_000;
+    const delivered = () => daemon.lines.filter((l) => / mda delivery .*to=<many@example.org> .*result=Ok/.test(l)).length;
+    while (delivered() < 16 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(delivered()).toBe(16);
+    let now = 0;
+    let most = 0;
+    for (const mark of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+      now += mark === '+' ? 1 : -1;
+      most = Math.max(most, now);
+    }
+    expect(most).toBe(7);
+  });
+
   it('a message whose queue ttl runs out is bounced with status 4.4.7 after a last try', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" relay host smtp://127.0.0.1:9 ttl 3s'));
     const daemon = await startServing(conf, spool);

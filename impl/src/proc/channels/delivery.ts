@@ -15,6 +15,21 @@ import { channel, type RequestOf } from '../protocol.ts';
 import { array, boolean, hex, number, object, oneOf, optional, ProtocolError, string, uint32, type Infer, type Schema } from '../schema.ts';
 import { wireEnvelope } from './queue.ts';
 
+/*
+ * The time limits of the delivery path, each inside the one above it, so
+ * that an answer one process has given up on is never still on its way
+ * below it: a delivery that succeeded after the queue had written "failed
+ * for now" would be made a second time by the retry.
+ */
+/** dispatcher: the longest a delivery waits for a slot (proc/delivery-slots.ts). */
+export const SLOT_WAIT_MS = 5 * 60_000;
+/** dispatcher -> agent: one delivery (an mda, an LMTP transaction, a large message). */
+export const AGENT_DELIVERY_MS = 10 * 60_000;
+/** queue -> dispatcher: a slot, then the delivery. */
+export const DISPATCH_MS = SLOT_WAIT_MS + AGENT_DELIVERY_MS + 30_000;
+/** scheduler -> queue: the dispatch, then the outcome written to disk. */
+export const QUEUE_DELIVER_MS = DISPATCH_MS + 30_000;
+
 /** How a delivery ended: the DeliveryOutcome of delivery/types.ts, flattened for the wire. */
 export const outcome = object({
   result: oneOf(['ok', 'tempfail', 'permfail']),

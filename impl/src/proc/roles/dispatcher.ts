@@ -18,9 +18,10 @@ import type { UserRecord } from '../../delivery/index.ts';
 import { openUserbase, type Userbase } from '../../expand/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { Envelope } from '../../queue/types.ts';
-import { agentChannel, dispatcherChannel, type WireOutcome } from '../channels/delivery.ts';
+import { AGENT_DELIVERY_MS, agentChannel, dispatcherChannel, SLOT_WAIT_MS, type WireOutcome } from '../channels/delivery.ts';
 import { fromWire } from '../channels/queue.ts';
 import { ContentInbox, sendContent } from '../content-stream.ts';
+import { DEFAULT_SLOT_LIMITS, DeliverySlots, SlotUnavailable } from '../delivery-slots.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
 import { socketTransport } from '../transport.ts';
@@ -30,13 +31,14 @@ type AgentPeer = Peer<Record<never, never>, typeof agentChannel['calls']>;
 /** An agent with nothing to do for this long is closed; it exits when its socket closes. */
 const AGENT_IDLE_MS = 60_000;
 /** A delivery may take this long (an mda, an LMTP server) before it counts as a temporary failure. */
-export const DELIVERY_TIMEOUT_MS = 10 * 60_000;
+export const DELIVERY_TIMEOUT_MS = AGENT_DELIVERY_MS;
 
 export async function startDispatcher(ctx: RoleContext): Promise<Role> {
   const { config, log } = ctx;
   const socket = ctx.links.get('queue');
   if (!socket) throw new Error('dispatcher: no link to the queue');
   const agents = new AgentPool(ctx);
+  const slots = new DeliverySlots({ ...DEFAULT_SLOT_LIMITS, waitMs: SLOT_WAIT_MS });
   const users = new Map<string, Userbase>();
   const inbox = new ContentInbox();
   let nextRef = 1;
@@ -59,10 +61,18 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
     const systemAccount = delivery !== undefined && delivery.kind !== 'mailbox' && delivery.source?.kind !== 'forward';
     const user = userbaseOf(config, systemAccount || isRelay(action) ? undefined : action.options.userbase, users).get(name);
     if (!user) return { result: 'permfail', reason: `no such user: ${name}` };
+    let slot: () => void;
+    try {
+      slot = counted(action.method.kind, delivery) ? await slots.acquire(user.name) : () => {};
+    } catch (err) {
+      if (!(err instanceof SlotUnavailable)) throw err;
+      return { result: 'tempfail', reason: err.message };
+    }
     let lease: AgentLease;
     try {
       lease = await agents.get(user);
     } catch (err) {
+      slot();
       if (!(err instanceof AgentRefused)) throw err;
       return { result: 'permfail', reason: `not allowed to deliver to ${user.name} (uid ${user.uid}): ${err.message}: alias it to an unprivileged user` };
     }
@@ -77,6 +87,7 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
       return await answer;
     } finally {
       release();
+      slot();
     }
   };
 
@@ -119,6 +130,7 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
      * would be tried again after the restart, and perhaps delivered twice.
      */
     drain: async (deadlineMs) => {
+      slots.close('the daemon is stopping');
       if (running === 0) return 0;
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -134,6 +146,18 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
       agents.close();
     },
   };
+}
+
+/**
+ * Whether a delivery takes a slot (see DeliverySlots): all but a message
+ * into the user's own Maildir, which the agent writes itself in about a
+ * millisecond, starting no process and opening no connection. Those
+ * overlap freely, and share the fsync of new/: with seven at a time for
+ * one user, the benchmark's 100 sessions went from about 2,700 to 1,660
+ * messages a second.
+ */
+function counted(method: string, delivery: Envelope['delivery']): boolean {
+  return !(method === 'maildir' && (delivery === undefined || delivery.kind === 'mailbox'));
 }
 
 /** The envelope as it travels, with its 64-bit id as hex. */

@@ -8,15 +8,13 @@
  * file: everything it knows can be rebuilt from the spool at start-up.
  */
 import { RamQueue, RetryLater, schedulerOptions, type Decision, type DueEnvelope, type SchedulerEntry } from '../../scheduler/index.ts';
-import { queueDeliveryChannel, schedulerChannel, type Delivered, type ScheduledEntry } from '../channels/delivery.ts';
+import { QUEUE_DELIVER_MS, queueDeliveryChannel, schedulerChannel, type Delivered, type ScheduledEntry } from '../channels/delivery.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
 import { socketTransport } from '../transport.ts';
 
 /** How many envelopes are handed out at once, at most, per wake-up. */
 const BATCH = 200;
-/** A delivery answer may take this long (an mda, an LMTP server, a large message). */
-const DELIVERY_TIMEOUT_MS = 11 * 60_000;
 
 const seconds = () => Math.floor(Date.now() / 1000);
 
@@ -86,7 +84,7 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
   async function attempt(envelope: DueEnvelope): Promise<void> {
     let answer: Delivered;
     try {
-      answer = await queue.request({ type: 'queue.deliver', id: envelope.id }, { timeoutMs: DELIVERY_TIMEOUT_MS });
+      answer = await queue.request({ type: 'queue.deliver', id: envelope.id }, { timeoutMs: QUEUE_DELIVER_MS });
     } catch (err) {
       // The queue failed (a full disk when it records the outcome, say): nothing says the attempt
       // is over for good, so it is tried again, and the administrator hears of it.
