@@ -244,7 +244,16 @@ export async function lmtpDeliver(
     if (greeting.code !== 220) return rest(temporary(greeting, `${name}: greeting`));
     const lhlo = await command(`LHLO ${transaction.lhlo}`);
     if (lhlo.code !== 250) return rest(temporary(lhlo, `${name}: LHLO`));
-    const mailFrom = await command(`MAIL FROM:<${transaction.mailFrom}>`);
+    // An address in UTF-8 (RFC 6531) may go only to a server that says
+    // SMTPUTF8, and with that word on MAIL FROM; another server would
+    // misread it, or refuse it with a reply about syntax. The store will
+    // not learn it while the message waits: the failure is permanent.
+    const utf8 = [transaction.mailFrom, ...transaction.recipients].some((a) => /[^\x00-\x7f]/.test(a));
+    if (utf8 && !/(^|\s)SMTPUTF8(\s|$)/i.test(lhlo.text)) {
+      await quit(socket, replies);
+      return rest({ result: 'permfail', reason: `${name}: an address is in UTF-8, and the server does not offer SMTPUTF8 (RFC 6531)` });
+    }
+    const mailFrom = await command(`MAIL FROM:<${transaction.mailFrom}>${utf8 ? ' SMTPUTF8' : ''}`);
     if (mailFrom.code !== 250) return rest(failed(mailFrom, `${name}: MAIL FROM:<${transaction.mailFrom}>`));
     const accepted: number[] = [];
     for (const [i, rcpt] of transaction.recipients.entries()) {

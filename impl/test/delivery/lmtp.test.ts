@@ -112,7 +112,7 @@ describe('lmtp to Dovecot', () => {
 });
 
 /** A scripted LMTP server: RCPT replies by local part, one reply per accepted recipient after the dot. */
-function scriptedServer(options: { silent?: boolean; replyDelayMs?: number } = {}) {
+function scriptedServer(options: { silent?: boolean; replyDelayMs?: number; smtputf8?: boolean } = {}) {
   const received: { commands: string[]; data: string[] } = { commands: [], data: [] };
   const rcptReply: Record<string, string> = {
     full: '452 4.2.2 Mailbox full', nobody: '550 5.1.1 User unknown', red: '550 5.1.1 \x1b[31mred\x07 bell',
@@ -155,7 +155,7 @@ function scriptedServer(options: { silent?: boolean; replyDelayMs?: number } = {
         buffer = buffer.slice(nl + 2);
         received.commands.push(line);
         const rcpt = /^RCPT TO:<(.*)>$/.exec(line)?.[1];
-        if (line.startsWith('LHLO')) socket.write('250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n');
+        if (line.startsWith('LHLO')) socket.write(`250-scripted\r\n250-PIPELINING\r\n${options.smtputf8 ? '250-SMTPUTF8\r\n' : ''}250 8BITMIME\r\n`);
         else if (line.startsWith('MAIL FROM:')) socket.write('250 2.1.0 Ok\r\n');
         else if (rcpt !== undefined) {
           const reply = rcptReply[rcpt.split('@')[0]!];
@@ -194,6 +194,29 @@ describe('lmtp, reply by reply', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     return `127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
+
+  it('sends an address in UTF-8 only to a server that offers SMTPUTF8, with SMTPUTF8 on MAIL FROM', async () => {
+    const transaction = { lhlo: 'mx.example.org', mailFrom: 'j\u00f6rg@example.org', recipients: ['zo\u00eb@example.net'] };
+    const withIt = scriptedServer({ smtputf8: true });
+    let outcomes = await lmtpDeliver(parseLmtpDestination(await listen(withIt)), transaction, content('Subject: hi\r\n\r\nhi\r\n'));
+    expect(outcomes.map((o) => o.result)).toEqual(['ok']);
+    const utf8 = (line: string) => Buffer.from(line, 'latin1').toString('utf8');
+    expect(withIt.received.commands.map(utf8)).toContain('MAIL FROM:<j\u00f6rg@example.org> SMTPUTF8');
+    await new Promise((r) => server!.close(r));
+
+    const without = scriptedServer();
+    outcomes = await lmtpDeliver(parseLmtpDestination(await listen(without)), transaction, content('Subject: hi\r\n\r\nhi\r\n'));
+    expect(outcomes).toEqual([{ result: 'permfail', reason: expect.stringMatching(/address is in UTF-8, and the server does not offer SMTPUTF8/) }]);
+    expect(without.received.commands.some((c) => c.startsWith('MAIL'))).toBe(false);
+  });
+
+  it('sends plain addresses without SMTPUTF8, whatever the server offers', async () => {
+    const s = scriptedServer({ smtputf8: true });
+    const transaction = { lhlo: 'mx.example.org', mailFrom: 'alice@example.org', recipients: ['bob@example.net'] };
+    const outcomes = await lmtpDeliver(parseLmtpDestination(await listen(s)), transaction, content('Subject: hi\r\n\r\nhi\r\n'));
+    expect(outcomes.map((o) => o.result)).toEqual(['ok']);
+    expect(s.received.commands).toContain('MAIL FROM:<alice@example.org>');
+  });
 
   it('returns one outcome per recipient of one transaction: 2xx ok, 4xx tempfail, 5xx permfail', async () => {
     const s = scriptedServer();
