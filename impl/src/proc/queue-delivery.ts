@@ -23,6 +23,7 @@ import { DISPATCH_MS, dispatcherChannel, type Delivered, type ScheduledEntry, ty
 import type { lookupChannel } from './channels/lookup.ts';
 import { toWire, type EnvelopeDraft } from './channels/queue.ts';
 import { sendContent } from './content-stream.ts';
+import { EnvelopeTurns } from './envelope-turns.ts';
 import { Peer } from './peer.ts';
 import type { Transport } from './transport.ts';
 
@@ -60,6 +61,8 @@ export class QueueDelivery {
   private readonly hostname = systemLocalNames().hostname;
   private readonly ttlOf;
   private readonly warnIntervals: readonly number[];
+  /** Deliveries, bounces and warnings of one envelope take turns (see EnvelopeTurns). */
+  private readonly turns = new EnvelopeTurns();
 
   constructor(private readonly options: QueueDeliveryOptions) {
     this.dispatcher = new Peer({
@@ -76,7 +79,8 @@ export class QueueDelivery {
 
   // #region deliver
   /**
-   * One attempt. The envelope is loaded again (the scheduler holds only
+   * One attempt, once any other operation on the envelope has ended
+   * (EnvelopeTurns). The envelope is loaded again (the scheduler holds only
    * its id; the backend checks its file on disk, and reads it only if it
    * changed since it was written): if it is gone, say so. The message
    * goes to the dispatcher as chunks after the request; the outcome is
@@ -87,7 +91,11 @@ export class QueueDelivery {
    * whose client asked for NOTIFY=SUCCESS has its report queued first,
    * so that a crash in between repeats the report rather than loses it.
    */
-  async deliver(hexId: string): Promise<Delivered> {
+  deliver(hexId: string): Promise<Delivered> {
+    return this.turns.run([hexId], () => this.deliverNow(hexId));
+  }
+
+  private async deliverNow(hexId: string): Promise<Delivered> {
     const { backend } = this.options;
     const id = parseEnvelopeId(hexId);
     const envelope = id === undefined ? undefined : await backend.loadEnvelope(id);
@@ -140,7 +148,11 @@ export class QueueDelivery {
    * the client's DSN asked for none; those envelopes are only deleted,
    * with a log line saying why.
    */
-  async bounce(hexIds: string[], reason: 'permfail' | 'expired'): Promise<number> {
+  bounce(hexIds: string[], reason: 'permfail' | 'expired'): Promise<number> {
+    return this.turns.run(hexIds, () => this.bounceNow(hexIds, reason));
+  }
+
+  private async bounceNow(hexIds: string[], reason: 'permfail' | 'expired'): Promise<number> {
     const envelopes = await this.load(hexIds);
     let removed = 0;
     for (const group of byMessage(envelopes)) {
@@ -172,7 +184,11 @@ export class QueueDelivery {
    * or the next start-up, finding one interval not yet warned of, warns
    * again.
    */
-  async warn(hexIds: string[]): Promise<number> {
+  warn(hexIds: string[]): Promise<number> {
+    return this.turns.run(hexIds, () => this.warnNow(hexIds));
+  }
+
+  private async warnNow(hexIds: string[]): Promise<number> {
     const envelopes = await this.load(hexIds);
     const now = seconds();
     const counted = (e: Envelope) =>
