@@ -28,7 +28,9 @@ export function oneLine(text: string, max = 300): string {
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 
-/** `300 ms`, `5 s`: a time limit as a reason names it. */
+/** `300 ms`, `5 s`, `9 minutes`: a time limit as a reason names it. */
 export function duration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
+  if (ms < 1000) return `${ms} ms`;
+  const s = Math.round(ms / 1000);
+  return s < 120 || s % 60 !== 0 ? `${s} s` : `${s / 60} minutes`;
 }

@@ -134,7 +134,7 @@ describe('mda', () => {
     expect(commandOutcome({ code: 69, signal: null, timedOut: false, inputComplete: true }, 'command'))
       .toEqual({ result: 'permfail', reason: 'command exited with status 69 (service unavailable)' });
     expect(commandOutcome({ code: null, signal: 'SIGTERM', timedOut: true, inputComplete: false, lastLine: 'x' }, 'mda', 300_000))
-      .toEqual({ result: 'tempfail', reason: 'mda timed out after 300 s: "x"' });
+      .toEqual({ result: 'tempfail', reason: 'mda timed out after 5 minutes: "x"' });
   });
 });
 
