@@ -125,9 +125,15 @@ export class Peer<In extends Calls = NoCalls, Out extends Calls = NoCalls> {
    * Anything else is refused: logged, answered with an error if it had an
    * id, and never handed to a handler. The handler gets a fresh object
    * holding only the fields the schema declares.
+   *
+   * A handle is a descriptor Node has already opened in this process,
+   * and a peer may attach one to any message. Unless it goes to a
+   * handler that takes one, it is closed here: kept, each such message
+   * would cost a descriptor for good.
    */
   private receive(frame: unknown, handle: unknown): void {
     let id = 0;
+    let handed = false;
     try {
       if (!isRecord(frame) || typeof frame.id !== 'number' || !Number.isInteger(frame.id) || frame.id < 0) {
         throw new ProtocolError('frame', 'an object with a numeric id');
@@ -145,12 +151,15 @@ export class Peer<In extends Calls = NoCalls, Out extends Calls = NoCalls> {
       if (spec.handle && !isHandle(handle, spec.handle)) throw new ProtocolError(type, `a ${spec.handle} handle`);
       this.trace('<-', type);
       const handler = served.handlers[type] as (msg: unknown, handle: unknown) => unknown;
-      this.run(id, type, () => handler({ ...body, type }, handle));
+      handed = spec.handle !== undefined;
+      this.run(id, type, () => handler({ ...body, type }, handed ? handle : undefined));
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.violations++;
       this.options.log.warn(`warn: ${this.options.self}: refused a malformed message from ${this.options.peer}: ${err.message}`);
       if (id !== 0) this.options.transport.send({ kind: 'response', id, ok: false, error: `malformed message: ${err.message}` });
+    } finally {
+      if (!handed) discard(handle);
     }
   }
   // #endregion boundary
@@ -218,6 +227,12 @@ export class Peer<In extends Calls = NoCalls, Out extends Calls = NoCalls> {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Closes a handle nobody takes (see receive). */
+function discard(handle: unknown): void {
+  if (handle instanceof Socket) handle.destroy();
+  else if (handle instanceof Server) handle.close();
 }
 
 function isHandle(handle: unknown, kind: HandleKind): boolean {
