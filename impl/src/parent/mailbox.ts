@@ -43,9 +43,12 @@ export function systemMailboxPath(user: UserRecord, dir = SYSTEM_MAIL_DIR): stri
  * link, dangling or not: a link planted at either name makes the call
  * fail with EEXIST instead of creating a file where it points. A
  * mailbox that exists is looked at with lstat() and left alone if it is
- * a plain file with one link; a symbolic link, a device, a FIFO or a
- * file with other hard links is refused, as mail.local refuses a
- * "linked or special file". The file is given to the user through the
+ * a plain file with one link, owned by the user; a symbolic link, a
+ * device, a FIFO or a file with other hard links is refused, as
+ * mail.local refuses a "linked or special file", and so is a file of
+ * another owner ("wrong ownership"): where /var/mail is writable by all
+ * (1777), anyone could make USER before USER's first mail, readable
+ * and writable by themselves, and the agent would append to it. The file is given to the user through the
  * descriptor (fchown), so no name is followed there either.
  */
 export async function lockSystemMailbox(user: UserRecord, options: MailboxOptions = {}): Promise<Dotlock> {
@@ -70,6 +73,7 @@ async function createIfMissing(path: string, user: UserRecord): Promise<void> {
     if (st.isSymbolicLink()) throw new Error(`${path} is a symbolic link; refusing to follow it`);
     if (!st.isFile()) throw new Error(`${path} is not a regular file`);
     if (st.nlink > 1) throw new Error(`${path} has ${st.nlink} hard links; refusing to append`);
+    if (st.uid !== user.uid) throw new Error(`${path} is owned by uid ${st.uid}, not by ${user.name} (uid ${user.uid}); refusing to append`);
     return;
   }
   try {

@@ -53,6 +53,7 @@ describe('the system mailbox, locked by the parent', () => {
     const dir = mailDir();
     writeFileSync(join(dir, USER.name), 'From a Thu Jan  1 00:00:00 2026\n\nold\n\n');
     chmodSync(join(dir, USER.name), 0o660);
+    if (asRoot) chownSync(join(dir, USER.name), USER.uid, USER.gid);
     const lock = await lockSystemMailbox(USER, { dir });
     await lock.release();
     expect(readFileSync(join(dir, USER.name), 'utf8')).toContain('old');
@@ -71,6 +72,18 @@ describe('the system mailbox, locked by the parent', () => {
     await expect(lockSystemMailbox(USER, { dir })).rejects.toThrow(`${join(dir, USER.name)} ${why}`);
     expect(existsSync(join(dir, '..', 'nowhere'))).toBe(false);
     if (existsSync(join(dir, '..', 'target'))) expect(readFileSync(join(dir, '..', 'target'), 'utf8')).toBe('x');
+    expect(existsSync(join(dir, `${USER.name}.lock`))).toBe(false);
+  });
+
+  it.runIf(asRoot)('a mailbox someone else made first, in a mail directory anyone can write to, is refused', async () => {
+    // chmod 1777 /var/mail, as the dot lock's own error message suggests: another user makes
+    // nobody's mailbox before nobody's first mail, world-writable, to read what is appended.
+    const dir = mailDir();
+    execFileSync('chmod', ['1777', dir]);
+    writeFileSync(join(dir, USER.name), '');
+    chmodSync(join(dir, USER.name), 0o666);
+    chownSync(join(dir, USER.name), 1234, 1234);
+    await expect(lockSystemMailbox(USER, { dir })).rejects.toThrow(`${join(dir, USER.name)} is owned by uid 1234, not by ${USER.name}`);
     expect(existsSync(join(dir, `${USER.name}.lock`))).toBe(false);
   });
 
