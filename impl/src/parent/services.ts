@@ -17,9 +17,9 @@ import type { parentChannel } from '../proc/channels/parent.ts';
 import { agentControlChannel, agentParentChannel } from '../proc/channels/delivery.ts';
 import { Peer } from '../proc/peer.ts';
 import type { Handlers } from '../proc/protocol.ts';
-import { forkChild } from '../proc/spawn.ts';
+import { spawnWithSockets } from '../proc/spawn.ts';
 import type { ParentHandlers } from '../proc/supervisor.ts';
-import { ipcTransport } from '../proc/transport.ts';
+import { socketTransport } from '../proc/transport.ts';
 import type { Supervisor } from '../proc/supervisor.ts';
 import { socketPair } from './links.ts';
 import { mailboxService } from './mailbox.ts';
@@ -82,11 +82,14 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
 
     // #region agent-open
     /**
-     * A delivery agent for one user: forked as that user when the daemon
+     * A delivery agent for one user: started as that user when the daemon
      * runs as root (as OpenSMTPD's parent forks an MDA), as the daemon's
-     * own user otherwise. The two ends of a new socket go one to the
-     * agent, one to the dispatcher; the parent keeps neither, and reads
-     * none of the mail that crosses it.
+     * own user otherwise. It gets two sockets: one to the parent, for its
+     * start and its mailbox locks, and one to the dispatcher, whose other
+     * end goes to the dispatcher. The parent keeps neither of the second
+     * pair, and reads none of the mail that crosses it. No Node IPC
+     * channel: the user can write anything to the agent's end (see
+     * spawnWithSockets).
      */
     'parent.agent.open': async ({ token, user }) => {
       if (child !== 'dispatcher') refuse(child, 'start a delivery agent');
@@ -98,11 +101,13 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       }
       const dispatcher = options.supervisor().get('dispatcher');
       if (!dispatcher) throw new Error('no dispatcher');
-      const agent = forkChild('agent', {
-        entry: AGENT_ENTRY,
+      const [[forParent, toParent], [forDispatcher, forAgent]] = await Promise.all([socketPair(), socketPair()]);
+      const agent = spawnWithSockets(AGENT_ENTRY, 'agent', [toParent, forAgent], {
         ...(root && { credentials: { user: user.name, uid: user.uid, gid: user.gid } }),
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.SMTPD_NAMESERVERS && { SMTPD_NAMESERVERS: process.env.SMTPD_NAMESERVERS }) },
       });
+      toParent.destroy();
+      forAgent.destroy();
       // The agent runs as the user, and cannot create files in a
       // root:mail /var/mail: the parent takes its mailbox's lock for it.
       const mailbox = mailboxService(user);
@@ -111,18 +116,29 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
         void mailbox.releaseAll();
         if (code !== 0) log.debug(`debug: smtpd: delivery agent for ${user.name} ended (${signal ?? code})`);
       });
+      // The agent exits when this socket closes: on a malformed frame from
+      // it, and when its start fails, as well as when the parent goes.
       const control = new Peer({
-        self: 'parent', peer: `agent ${user.name}`, transport: ipcTransport(agent), calls: agentControlChannel, log,
+        self: 'parent', peer: `agent ${user.name}`, transport: socketTransport(forParent), calls: agentControlChannel, log,
         serves: { channel: agentParentChannel, handlers: mailbox.handlers },
+        onClose: (reason) => {
+          if (reason !== 'socket closed') log.warn(`warn: smtpd: delivery agent for ${user.name}: channel to the parent closed: ${reason}`);
+        },
       });
-      const [forDispatcher, forAgent] = await socketPair();
-      const { pid } = await control.request({
-        type: 'agent.start', user, actions: options.config.actions, wrappers: options.config.wrappers.map(({ name, command }) => ({ name, command })),
-        hostname: systemLocalNames().hostname, subaddressDelimiter: subaddressDelimiter(options.config),
-        allowRoot: options.allowRootDelivery ?? false, verbose: options.verbose, trace: [...options.trace],
-        format: options.foreground ? 'foreground' : 'maillog',
-      }, { handle: forAgent, timeoutMs: 30_000 });
-      forAgent.destroy();
+      forParent.resume(); // socketPair() hands out its ends paused
+      let pid: number;
+      try {
+        ({ pid } = await control.request({
+          type: 'agent.start', user, actions: options.config.actions, wrappers: options.config.wrappers.map(({ name, command }) => ({ name, command })),
+          hostname: systemLocalNames().hostname, subaddressDelimiter: subaddressDelimiter(options.config),
+          allowRoot: options.allowRootDelivery ?? false, verbose: options.verbose, trace: [...options.trace],
+          format: options.foreground ? 'foreground' : 'maillog',
+        }, { timeoutMs: 30_000 }));
+      } catch (err) {
+        control.close();
+        forDispatcher.destroy();
+        throw err;
+      }
       await dispatcher.control.request({ type: 'proc.agent', token }, { handle: forDispatcher });
       forDispatcher.destroy();
       log.debug(`debug: smtpd: delivery agent for ${user.name} started (pid ${pid})`);

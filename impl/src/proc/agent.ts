@@ -11,7 +11,7 @@
  * envelope allows commands from where this one came from. An envelope
  * changed on disk, or a dispatcher with a bug, is refused here.
  */
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { LocalAction } from '../config/index.ts';
 import { isRelay } from '../config/index.ts';
 import { deliverLocal, mayRunCommand, type DeliveryOutcome, type Dotlock, type UserRecord } from '../delivery/index.ts';
@@ -20,25 +20,33 @@ import { agentChannel, agentControlChannel, agentParentChannel } from './channel
 import { fromWire } from './channels/queue.ts';
 import { ContentInbox } from './content-stream.ts';
 import { Peer } from './peer.ts';
-import { ipcTransport, socketTransport } from './transport.ts';
+import { socketTransport } from './transport.ts';
 
 const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground' });
-process.on('disconnect', () => process.exit(0));
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
 
+/** The two sockets the parent started this process with (see spawnWithSockets): to the parent, to the dispatcher. */
+const PARENT_FD = 3;
+const DISPATCHER_FD = 4;
+
+// When the parent's socket closes (the parent is gone, or it closed the
+// channel because of something this process sent), there is no one left
+// to answer to.
 const parent = new Peer({
   self: 'agent',
   peer: 'parent',
-  transport: ipcTransport(process),
+  transport: socketTransport(new Socket({ fd: PARENT_FD, readable: true, writable: true })),
   log,
   calls: agentParentChannel,
+  onClose: () => process.exit(0),
   serves: {
     channel: agentControlChannel,
     handlers: {
-      'agent.start': (msg, handle) => {
+      'agent.start': (msg) => {
         log.configure({ verbose: msg.verbose, trace: new Set(msg.trace), format: msg.format });
         process.title = `smtpd: delivery agent for ${msg.user.name}`;
-        serve(handle as Socket, msg.user, msg.actions.filter((a): a is LocalAction => !isRelay(a)), msg);
+        const dispatcher = new Socket({ fd: DISPATCHER_FD, readable: true, writable: true });
+        serve(dispatcher, msg.user, msg.actions.filter((a): a is LocalAction => !isRelay(a)), msg);
         return { pid: process.pid };
       },
     },

@@ -2,7 +2,8 @@
  * Starting a child: a new Node process running one of our TypeScript
  * entry points, as the right user, with an IPC channel to the parent.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Credentials } from './privileges.ts';
@@ -64,3 +65,29 @@ export function forkChild(name: ProcessName | string, options: ForkOptions = {})
   });
 }
 // #endregion fork-as-user
+
+// #region spawn-with-sockets
+/**
+ * Starts a child with no Node IPC channel at all: its links are the
+ * Unix sockets in `sockets`, which it finds at descriptors 3, 4 and so
+ * on, and reads with our own framing (transport.ts). This is for a child
+ * the parent must not trust: a delivery agent runs as the recipient, who
+ * can take it over (ptrace(2) it, or copy its descriptors) and write
+ * anything to its end. Node's IPC channel trusts its peer: its reader
+ * parses each line as JSON inside Node itself, where a line that is not
+ * JSON throws an exception no code of ours can catch, and the parent,
+ * root, dies with every process of the daemon. Our framing limits a
+ * frame's size, and a bad frame closes the one channel it came on.
+ *
+ * The child gets its own duplicates of the sockets; the caller closes
+ * its copies once this returns.
+ */
+export function spawnWithSockets(entry: string, name: string, sockets: Socket[], options: Omit<ForkOptions, 'entry'> = {}): ChildProcess {
+  const { credentials } = options;
+  return spawn(process.execPath, [...childExecArgv(), entry, name], {
+    stdio: ['ignore', 'inherit', 'inherit', ...sockets],
+    env: options.env ?? process.env,
+    ...(credentials && { uid: credentials.uid, gid: credentials.gid }),
+  });
+}
+// #endregion spawn-with-sockets

@@ -455,6 +455,35 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:
     expect(most).toBe(7);
   });
 
+  it('an agent whose user writes garbage to its socket to the parent is cut off; the root parent and the daemon go on', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'), 1);
+    const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
+    const agent = Number(/pid (\d+)/.exec(started)![1]);
+    // As the user: a copy of the agent's descriptor 3 (pidfd_getfd needs what ptrace needs), and bytes
+    // that are no frame. Over Node's IPC channel, a line that is not JSON threw inside the parent.
+    const script = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = libc.syscall(434, int(sys.argv[1]), 0)
+fd = libc.syscall(438, pidfd, 3, 0)
+assert pidfd >= 0 and fd >= 0, os.strerror(ctypes.get_errno())
+os.write(fd, b'not json\\n' * 4 + b'\\xff' * 64)
+`;
+    execFileSync('runuser', ['-u', 'nobody', '--', 'python3', '-c', script, String(agent)], { timeout: 10_000 });
+    await daemon.waitFor(/^warn: smtpd: delivery agent for nobody: channel to the parent closed: (bad framing|a frame is not JSON)/, 10_000);
+    // The agent is gone, the parent is not, and the next message gets a new agent.
+    const deadline = Date.now() + 10_000;
+    while (existsSync(`/proc/${agent}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(`/proc/${agent}`)).toBe(false);
+    expect(existsSync(`/proc/${daemon.pid}`)).toBe(true);
+    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'), 2);
+  });
+
   it('a message whose queue ttl runs out is bounced with status 4.4.7 after a last try', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" relay host smtp://127.0.0.1:9 ttl 3s'));
     const daemon = await startServing(conf, spool);

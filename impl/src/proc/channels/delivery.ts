@@ -125,9 +125,9 @@ const actionList: Schema<ActionDecl[]> = {
 };
 
 /**
- * parent -> agent, once, over the agent's IPC channel: who it is, the
- * configuration it checks commands against, and its end of the socket
- * to the dispatcher (the handle).
+ * parent -> agent, once, over the agent's socket to the parent: who it
+ * is, and the configuration it checks commands against. Its socket to
+ * the dispatcher came with it at start (descriptor 4).
  */
 export const agentControlChannel = channel('agent-control', {
   'agent.start': {
@@ -143,12 +143,11 @@ export const agentControlChannel = channel('agent-control', {
       format: oneOf(['foreground', 'maillog']),
     }),
     response: object({ pid: number }),
-    handle: 'socket',
   },
 });
 
 /**
- * agent -> parent, over the same IPC channel: the dot lock of the agent's
+ * agent -> parent, over the same socket: the dot lock of the agent's
  * system mailbox, taken and released by the parent, which also creates
  * the mailbox if it is missing (parent/mailbox.ts). `path` is what the
  * agent will append to; the parent refuses any other than the one it
