@@ -82,7 +82,10 @@ export class Session {
     };
     if (listener.tag !== undefined) this.state.tag = listener.tag;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.attach(socket);
+    // On smtps the client speaks first, its ClientHello, while the name
+    // lookup and the connect hooks run: that is not early talk, and it is
+    // left unread in the socket until startTls() reads it.
+    this.attach(socket, listener.tls !== 'smtps');
   }
 
   /**
@@ -387,9 +390,9 @@ export class Session {
     if (force) this.socket.destroySoon();
   }
 
-  private attach(socket: Socket): void {
+  private attach(socket: Socket, read = true): void {
     socket.setTimeout(this.ctx.limits.timeoutMs);
-    socket.on('data', this.onData);
+    if (read) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('timeout', this.onTimeout);
     socket.on('error', this.onError);

@@ -106,6 +106,14 @@ describe('smtps', () => {
     await c.command('x\r\n.');
     expect(store.committed()[0]!.text).toContain('with ESMTPS id');
   });
+
+  it('waits for the name lookup without taking the ClientHello for early talk', async () => {
+    const resolveName = () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 300));
+    const { port, logs } = await startServer({ tls: certs.contexts, listener: { tls: 'smtps' }, resolveName });
+    const c = await RawClient.connectTls(port, { servername: 'ecdsa.mx.test' });
+    expect(await c.reply()).toBe('220 mx.test ESMTP Store and Forward');
+    expect(logs.join('\n')).not.toContain('Talked before the greeting');
+  });
 });
 
 describe('AUTH', () => {
