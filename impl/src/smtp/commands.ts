@@ -91,6 +91,10 @@ async function startTls(s: Session, args: string): Promise<void> {
   if (args !== '') return s.reply(R.noTlsParams);
   if (!s.ctx.tls!(s.hostname)) return s.reply(R.tlsUnavailable);
   if (!(await s.gate('starttls', ''))) return;
+  // execute() refused input that came with STARTTLS; this is input that
+  // came while the hooks decided. Taken after the handshake, it would
+  // pass for what the client said over TLS (CVE-2011-0411).
+  if (s.input.length > 0) return s.badInput(R.pipelining('STARTTLS'));
   s.reply(R.startTls);
   s.startTls();
 }

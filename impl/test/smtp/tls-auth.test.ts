@@ -77,6 +77,18 @@ describe('STARTTLS', () => {
     expect(await c.closed()).toBe(true);
   });
 
+  it('refuses clear text that arrives while a starttls hook decides (CVE-2011-0411)', async () => {
+    const hooks = { starttls: [() => new Promise<{ decision: 'proceed' }>((r) => setTimeout(() => r({ decision: 'proceed' }), 200))] };
+    const { port, logs } = await tlsServer({ hooks });
+    const c = await ehloClient(port);
+    c.send('STARTTLS\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    c.send('EHLO injected.test\r\n');
+    expect(await c.reply()).toBe('500 5.5.1 Invalid command: Pipelining not allowed after STARTTLS');
+    expect(await c.closed()).toBe(true);
+    expect(logs.join('\n')).not.toContain('tls ciphers=');
+  });
+
   it('is refused where it is not offered', async () => {
     const { port } = await startServer({ tls: certs.contexts });
     const c = await ehloClient(port);
