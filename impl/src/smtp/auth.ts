@@ -24,7 +24,8 @@ export async function startAuth(s: Session, args: string): Promise<void> {
   if (s.listener.auth === undefined) return s.reply(R.notSupported);
   if (!s.state.tls && !s.listener.authPlaintext) return s.reply(R.authNeedsTls);
   if (args === '') return s.reply(R.authNoParams);
-  const [name = '', initial] = args.split(' ');
+  // The mechanism ends at a space or, as OpenSMTPD also takes it, a tab.
+  const [name = '', initial] = args.split(/[ \t]/);
   const mechanism = asciiUpper(name);
   if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') return s.reply(R.authMechanism(name));
   s.auth = { mechanism };

@@ -215,7 +215,9 @@ export class Session {
     const space = text.indexOf(' ');
     const verb = asciiUpper(space < 0 ? text : text.slice(0, space));
     const args = space < 0 ? '' : text.slice(space + 1).trim();
-    if (verb === 'AUTH' && args.includes(' ')) this.command = `AUTH ${args.slice(0, args.indexOf(' '))} ********`;
+    // The initial response of AUTH is the password in base64: never in a log line, whatever separates it.
+    const blank = args.search(/[ \t]/);
+    if (verb === 'AUTH' && blank >= 0) this.command = `AUTH ${args.slice(0, blank)} ********`;
     if (raw.length + 2 > lineLimit(verb)) return this.reply(R.lineTooLong);
     const command = COMMANDS[verb];
     if (command === undefined) return this.reply(R.unknown);

@@ -180,6 +180,16 @@ describe('AUTH', () => {
     expect(await e.command(b64('nope'))).toBe('535 Authentication failed');
   });
 
+  it('takes a tab after the mechanism, as 6.8 does, and never logs the response that follows', async () => {
+    const { port, logs } = await tlsServer();
+    const c = await secureClient(port);
+    await c.command('EHLO client.test');
+    expect(await c.command(`AUTH PLAIN\t${b64('\0joe\0wrong')}`)).toBe('535 Authentication failed');
+    expect(await c.command(`AUTH PLAIN\t${b64('\0joe\0secret')}`)).toBe('235 2.0.0 Authentication succeeded');
+    expect(logs.join('\n')).not.toContain(b64('\0joe\0wrong'));
+    expect(logs.some((l) => l.includes('failed-command command="AUTH PLAIN ********" result="535 Authentication failed"'))).toBe(true);
+  });
+
   it('answers malformed exchanges', async () => {
     const { port } = await tlsServer();
     const c = await secureClient(port);
