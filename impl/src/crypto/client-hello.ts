@@ -45,9 +45,11 @@ export async function acceptTls(
 // #endregion accept-tls
 
 /**
- * Reads from `socket` until it holds one whole TLS record (or anything
+ * Reads from `socket` until it holds the whole ClientHello (or anything
  * that is not one), and gives those bytes back to the socket before
- * returning a copy of them. Fails if the client closes before that.
+ * returning a copy of them. Fails if the client closes before that. The
+ * hello is usually one record, but TLS lets a client split a handshake
+ * message over several (RFC 8446 5.1), and the name may be in the last.
  */
 export function peekFirstRecord(socket: Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -70,15 +72,42 @@ export function peekFirstRecord(socket: Socket): Promise<Buffer> {
   });
 }
 
-/** Do we hold a whole first record, or know it is not a TLS handshake? */
+/**
+ * Do we hold a whole ClientHello, or know it is not one? Past
+ * MAX_RECORD octets we stop waiting, as for a single record: that is
+ * what a session may make us hold before its handshake.
+ */
 function recordComplete(bytes: Buffer): boolean {
-  if (bytes[0] !== HANDSHAKE || bytes.length >= MAX_RECORD) return true;
-  return bytes.length >= RECORD_HEADER && bytes.length >= RECORD_HEADER + bytes.readUInt16BE(3);
+  return bytes[0] !== HANDSHAKE || bytes.length >= MAX_RECORD || !firstHandshake(bytes).more;
 }
 
 /**
- * The host name in a ClientHello record, or undefined if it names none or
- * is not one. The layout is RFC 8446's (4.1.2), which TLS 1.2's shares:
+ * The first handshake message, from the handshake records at the start
+ * of `bytes` (as much of it as is there), and whether to wait for more
+ * of it: its records are not all here yet. A record of another type
+ * ends it, and so does a first message that is not a ClientHello.
+ */
+function firstHandshake(bytes: Buffer): { message: Buffer; more: boolean } {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const message = Buffer.concat(parts);
+    if (message.length > 0 && message[0] !== CLIENT_HELLO) return { message, more: false };
+    // Whole; or longer than we wait for: then no more records are read (TLS will judge it).
+    if (message.length >= 4 && message.length >= Math.min(4 + message.readUIntBE(1, 3), MAX_RECORD)) return { message, more: false };
+    if (at + RECORD_HEADER > bytes.length) return { message, more: true };
+    if (bytes[at] !== HANDSHAKE) return { message, more: false };
+    const end = at + RECORD_HEADER + bytes.readUInt16BE(at + 3);
+    parts.push(bytes.subarray(at + RECORD_HEADER, Math.min(end, bytes.length)));
+    if (end > bytes.length) return { message: Buffer.concat(parts), more: true };
+    at = end;
+  }
+}
+
+/**
+ * The host name in a ClientHello (one record, or several that carry it
+ * in pieces), or undefined if it names none or is not one. The layout
+ * is RFC 8446's (4.1.2), which TLS 1.2's shares:
  *
  *     record header (5) | handshake type (1) length (3) | version (2)
  *     random (32) | session id <1> | cipher suites <2> | compression <1>
@@ -88,9 +117,11 @@ function recordComplete(bytes: Buffer): boolean {
  * server_name extension holds a list <2> of entries: type (1), name <2>.
  */
 export function serverNameOf(record: Buffer): string | undefined {
-  if (record[0] !== HANDSHAKE || record[RECORD_HEADER] !== CLIENT_HELLO) return undefined;
-  const end = Math.min(record.length, RECORD_HEADER + record.readUInt16BE(3));
-  const reader = new Reader(record, RECORD_HEADER + 4, end);
+  if (record[0] !== HANDSHAKE || record.length < RECORD_HEADER) return undefined;
+  // The hello may span several records: read their handshake bytes as one.
+  const hello = firstHandshake(record).message;
+  if (hello[0] !== CLIENT_HELLO) return undefined;
+  const reader = new Reader(hello, 4, hello.length);
   reader.skip(2 + 32);
   reader.vector(1); // session id
   reader.vector(2); // cipher suites

@@ -175,6 +175,16 @@ describe('serverNameOf', () => {
     expect(serverNameOf(await clientHello({}))).toBeUndefined();
   });
 
+  it('reads a ClientHello split over several records', async () => {
+    const record = await clientHello({ servername: 'mx.example.org' });
+    const body = record.subarray(5, 5 + record.readUInt16BE(3));
+    const asRecord = (part: Buffer) => Buffer.concat([Buffer.from([22, 3, 1, part.length >> 8, part.length & 0xff]), part]);
+    for (const cut of [1, 4, 40, body.length - 20]) {
+      const split = Buffer.concat([asRecord(body.subarray(0, cut)), asRecord(body.subarray(cut))]);
+      expect(serverNameOf(split)).toBe('mx.example.org');
+    }
+  });
+
   it('gives up on what is not a ClientHello, or is cut short', async () => {
     const record = await clientHello({ servername: 'mx.example.org' });
     expect(serverNameOf(Buffer.from('EHLO client.example.org\r\n'))).toBeUndefined();

@@ -1,3 +1,5 @@
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SmtpServerOptions } from '../../src/smtp/index.ts';
 import { makeCertificates, type TestCertificates } from './certs.ts';
@@ -117,6 +119,35 @@ describe('smtps', () => {
     await c.command('DATA');
     await c.command('x\r\n.');
     expect(store.committed()[0]!.text).toContain('with ESMTPS id');
+  });
+
+  it('picks the pki by SNI when the ClientHello comes in two records', async () => {
+    const { port } = await startServer({ tls: certs.contexts, listener: { tls: 'smtps' } });
+    // Between client and server: the first record, the ClientHello, is cut in two records; the rest passes as it is.
+    const proxy = createServer((inbound) => {
+      const outbound = connect(port, '127.0.0.1');
+      outbound.on('error', () => inbound.destroy()).pipe(inbound);
+      inbound.on('error', () => outbound.destroy()).on('close', () => outbound.destroy());
+      let pending: Buffer | undefined = Buffer.alloc(0);
+      inbound.on('data', (d: Buffer) => {
+        if (pending === undefined) return void outbound.write(d);
+        pending = Buffer.concat([pending, d]);
+        if (pending.length < 5 || pending.length < 5 + pending.readUInt16BE(3)) return;
+        const end = 5 + pending.readUInt16BE(3);
+        const record = (part: Buffer) => Buffer.concat([Buffer.from([22, 3, 1, part.length >> 8, part.length & 0xff]), part]);
+        outbound.write(Buffer.concat([record(pending.subarray(5, 20)), record(pending.subarray(20, end)), pending.subarray(end)]));
+        pending = undefined;
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const tls = tlsConnect({ port: (proxy.address() as AddressInfo).port, host: '127.0.0.1', servername: 'ecdsa.mx.test', rejectUnauthorized: false });
+      await new Promise<void>((resolve, reject) => tls.once('secureConnect', resolve).once('error', reject));
+      expect(tls.getPeerCertificate().subject.CN).toBe('ecdsa.mx.test');
+      tls.destroy();
+    } finally {
+      proxy.close();
+    }
   });
 
   it('waits for the name lookup without taking the ClientHello for early talk', async () => {
