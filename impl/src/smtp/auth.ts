@@ -66,6 +66,11 @@ async function respond(s: Session, response: string): Promise<void> {
   }
   if (exchange.mechanism === 'LOGIN' && exchange.user === undefined) {
     exchange.user = decoded.toString('utf8');
+    // Refused now, as 6.8 refuses it, rather than after the client has sent its password for nothing.
+    if (Buffer.byteLength(exchange.user) > MAX_USER) {
+      s.auth = undefined;
+      return s.reply(R.authSyntax);
+    }
     return challenge(s, PASSWORD);
   }
   s.auth = undefined;

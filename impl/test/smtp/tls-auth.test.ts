@@ -281,6 +281,16 @@ describe('a user name longer than any address', () => {
     expect(await c.command(`AUTH PLAIN ${b64(`\0${'u'.repeat(255)}\0secret`)}`)).toBe('535 Authentication failed');
     expect(asked).toBe(1);
   });
+
+  it('is refused by LOGIN before the password is asked for', async () => {
+    const { port } = await tlsServer();
+    const c = await secureClient(port);
+    await c.command('EHLO client.test');
+    expect(await c.command('AUTH LOGIN')).toBe('334 VXNlcm5hbWU6');
+    expect(await c.command(b64('u'.repeat(8000)))).toBe('501 5.5.2 Syntax error: Syntax error');
+    expect(await c.command(`AUTH LOGIN ${b64('u'.repeat(256))}`)).toBe('501 5.5.2 Syntax error: Syntax error');
+    expect(await c.command(`AUTH LOGIN ${b64('joe')}`)).toBe('334 UGFzc3dvcmQ6');
+  });
 });
 
 describe('a client that leaves during its TLS hello', () => {
