@@ -32,11 +32,19 @@ const DUMMY_HASH =
  * failure ("454"), not a wrong password.
  *
  * The check is asynchronous because in the daemon it is a question to
- * another process: the lookup process owns the tables.
+ * another process, the lookup process, which owns the tables and hands
+ * the hashing to a thread of its own (`verify`: PasswordThread).
  */
-export async function checkCredentials(table: Table, user: string, password: string | Uint8Array): Promise<boolean> {
+export async function checkCredentials(
+  table: Table, user: string, password: string | Uint8Array, verify: PasswordCheck = verifyHere,
+): Promise<boolean> {
   const entry = table.lookup('credentials', user);
-  const matches = verifyPassword(password, entry?.password ?? DUMMY_HASH);
+  const matches = await verify(password, entry?.password ?? DUMMY_HASH);
   return entry !== undefined && matches;
 }
 // #endregion check-credentials
+
+/** How a password is checked against a hash: here, or on another thread (PasswordThread). */
+export type PasswordCheck = (password: string | Uint8Array, hash: string) => boolean | Promise<boolean>;
+
+const verifyHere: PasswordCheck = (password, hash) => verifyPassword(password, hash);

@@ -6,7 +6,8 @@
  * chosen one (client-hello.ts).
  */
 export { crypt, hashMethod, hashPassword, randomSalt, verifyPassword, type HashMethod, type HashOptions } from './password.ts';
-export { checkCredentials } from './credentials.ts';
+export { checkCredentials, type PasswordCheck } from './credentials.ts';
+export { PasswordThread } from './password-thread.ts';
 export { PkiError, certificateNames, loadPki, loadPkis, type LoadedPki } from './pki.ts';
 export {
   selectPki,

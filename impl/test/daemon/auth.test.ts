@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/crypto/password.ts';
 import { makeCertificates, type TestCertificates } from '../smtp/certs.ts';
 import {
   committedContent, Dialog, freePort, repo, startDaemon, startServing, workDir, type RunningDaemon,
@@ -24,6 +25,8 @@ const makemapBin = join(repo, 'impl', 'bin', 'makemap.mjs');
  */
 const ALICE = { user: 'alice', password: 'correct-horse-7' };
 const BOB = { user: 'bob', password: 'bätterie staple' };
+/** A user whose hash takes about a second to check (sha512-crypt with 400,000 rounds). */
+const SLOW = { user: 'slow', password: 'patience' };
 
 let certs: TestCertificates;
 let daemon: RunningDaemon;
@@ -42,7 +45,8 @@ beforeAll(async () => {
   for (const name of Object.keys(port) as (keyof typeof port)[]) port[name] = await freePort();
   ({ dir, spool } = workDir(port.rsa));
   const creds = join(dir, 'creds');
-  writeFileSync(creds, `${ALICE.user} ${encrypt(ALICE.password)}\n${BOB.user} ${encrypt(BOB.password)}\n`);
+  writeFileSync(creds, `${ALICE.user} ${encrypt(ALICE.password)}\n${BOB.user} ${encrypt(BOB.password)}\n` +
+    `${SLOW.user} ${hashPassword(SLOW.password, { rounds: 400_000 })}\n`);
   execFileSync(process.execPath, [makemapBin, '-o', `${creds}.db`, creds], { stdio: 'pipe' });
   const conf = join(dir, 'smtpd.conf');
   writeFileSync(conf, [
@@ -103,6 +107,37 @@ describe('AUTH in the daemon', { timeout: 30_000 }, () => {
     expect(out).toContain(`=== TLS peer DN="/CN=${pki}.mx.test"`);
     expect(out).toContain('<~  235 2.0.0 Authentication succeeded');
     expect(status).toBe(0);
+  });
+
+  it('answers RCPT TO in other sessions while a slow password is being checked', () => {
+    // One session logs in as the user with the slow hash; 0.2 s later another asks lookup about a recipient.
+    const script = `
+import json, smtplib, ssl, sys, threading, time
+port = int(sys.argv[1])
+took = {}
+def login():
+    s = smtplib.SMTP('127.0.0.1', port, local_hostname='client.example.org', timeout=30)
+    s.starttls(context=ssl._create_unverified_context())
+    t = time.monotonic(); s.login('${SLOW.user}', '${SLOW.password}'); took['auth'] = time.monotonic() - t
+    s.quit()
+def rcpt():
+    time.sleep(0.2)
+    s = smtplib.SMTP('127.0.0.1', port, local_hostname='client.example.org', timeout=30)
+    s.ehlo()
+    code, _ = s.mail('alice@example.org')
+    took['mail'] = code
+    t = time.monotonic(); code, _ = s.rcpt('bob@example.org'); took['rcpt'] = time.monotonic() - t
+    took['rcptCode'] = code
+    s.quit()
+threads = [threading.Thread(target=login), threading.Thread(target=rcpt)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(took))
+`;
+    const took = JSON.parse(execFileSync('python3', ['-c', script, String(port.rsa)], { encoding: 'utf8', timeout: 30_000 })) as Record<string, number>;
+    expect(took).toMatchObject({ mail: 250, rcptCode: 250 });
+    expect(took.auth).toBeGreaterThan(0.5);
+    expect(took.rcpt).toBeLessThan(0.25);
   });
 
   it('logs each AUTH as OpenSMTPD does, with the user and the result, never the password', async () => {

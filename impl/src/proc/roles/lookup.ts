@@ -6,7 +6,7 @@
  * be readable by that user.
  */
 import type { Config } from '../../config/index.ts';
-import { checkCredentials } from '../../crypto/index.ts';
+import { checkCredentials, PasswordThread, type PasswordCheck } from '../../crypto/index.ts';
 import type { Logger } from '../../log/index.ts';
 import { Expander, openActionTables, userbaseLookup, type Expansion } from '../../expand/index.ts';
 import { oneLine } from '../../delivery/failure.ts';
@@ -33,6 +33,9 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
     ruleset.close();
     throw err;
   }
+  // AUTH's hashing runs on a thread of its own, while RCPT lookups go on here.
+  const passwords = new PasswordThread();
+  const verify: PasswordCheck = (password, hash) => passwords.verify(password, hash);
   const smtpSocket = ctx.links.get('smtp');
   const queueSocket = ctx.links.get('queue');
   if (!smtpSocket || !queueSocket) throw new Error('lookup: missing a link to smtp or to the queue');
@@ -97,7 +100,7 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
       channel: lookupChannel,
       handlers: {
         'lookup.rcpt': rcpt,
-        'lookup.auth': ({ table, user, password }) => authenticate(ctx.log, credentials, table, user, password),
+        'lookup.auth': ({ table, user, password }) => authenticate(ctx.log, credentials, table, user, password, verify),
       },
     },
   });
@@ -125,6 +128,7 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
       ruleset.close();
       for (const table of actionTables.values()) table.close();
       for (const table of credentials.values()) table.close();
+      await passwords.close();
     },
   };
 }
@@ -171,12 +175,12 @@ function openCredentials(config: Config): Map<string, Table> {
  * checks AUTH against: not about the aliases, nor any other.
  */
 async function authenticate(
-  log: Logger, credentials: ReadonlyMap<string, Table>, name: string, user: string, password: string,
+  log: Logger, credentials: ReadonlyMap<string, Table>, name: string, user: string, password: string, verify: PasswordCheck,
 ): Promise<AuthAnswer> {
   const table = credentials.get(name);
   if (!table) throw new Error(`no listener checks AUTH against a table named ${name}`);
   try {
-    return { result: (await checkCredentials(table, user, password)) ? 'ok' : 'permfail' };
+    return { result: (await checkCredentials(table, user, password, verify)) ? 'ok' : 'permfail' };
   } catch (err) {
     if (!(err instanceof TableError)) throw err;
     log.warn(`warn: lookup: credentials table ${name} could not answer for user=${visible(user)}: ${err.message}`);
