@@ -53,17 +53,19 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
    */
   let userbases: Userbase[] | undefined;
   const locals = options.config.actions.filter((a) => !isRelay(a));
-  const vouch = (user: UserRecord): { doubt: string; permanent?: true } | undefined => {
+  const known = (user: UserRecord): boolean => {
     userbases ??= [
       openUserbase(options.config),
       ...[...new Set(locals.flatMap((a) => (isRelay(a) || !a.options.userbase ? [] : [a.options.userbase])))]
         .map((table) => openUserbase(options.config, table)),
     ];
-    const same = userbases.some((base) => {
+    return userbases.some((base) => {
       const found = base.get(user.name);
       return found !== undefined && found.uid === user.uid && found.gid === user.gid && found.home === user.home;
     });
-    if (!same) return { doubt: 'no userbase of smtpd.conf has this account' };
+  };
+  const vouch = (user: UserRecord): { doubt: string; permanent?: true } | undefined => {
+    if (!known(user)) return { doubt: 'no userbase of smtpd.conf has this account' };
     const rootMayReceive = options.allowRootDelivery || locals.some((a) => a.method.kind === 'mbox');
     // Permanent, as the agent's own refusal of root is, and forkmda()'s MDA_PERMFAIL: no retry will change it.
     if (user.uid === 0 && !rootMayReceive) return { doubt: 'root receives mail by mbox only, and no action delivers by mbox', permanent: true };
@@ -73,6 +75,11 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
   return (child: string): Handlers<typeof parentChannel['calls']> => ({
     'parent.forward.open': async ({ user }) => {
       if (child !== 'lookup') refuse(child, 'open a ~/.forward');
+      // The same doubt as for an agent: lookup's word is not enough to read a file as root.
+      if (!known(user)) {
+        log.warn(`warn: smtpd: refusing to read ~/.forward of ${user.name} (uid ${user.uid}, home ${user.home}): no userbase of smtpd.conf has this account`);
+        throw new Error(`no userbase of smtpd.conf has the account ${user.name} (uid ${user.uid}, home ${user.home})`);
+      }
       const file = await readForwardFile(user);
       if (file.status === 'refused' || file.status === 'error') {
         log.warn(`warn: smtpd: ${file.path}: ${file.reason}`);
