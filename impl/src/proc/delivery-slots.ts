@@ -42,7 +42,9 @@ export class DeliverySlots {
         reject,
         timer: setTimeout(() => {
           this.drop(waiter);
-          reject(new SlotUnavailable(`${this.runningFor(user)} deliveries to ${user} and ${this.total} in all were still running after ${Math.round(this.limits.waitMs / 1000)} s`));
+          const mine = this.runningFor(user);
+          reject(new SlotUnavailable(`no delivery slot for ${user} within ${Math.round(this.limits.waitMs / 1000)} s: ` +
+            `${mine} deliver${mine === 1 ? 'y' : 'ies'} to ${user} and ${this.total} in all still running`));
         }, this.limits.waitMs),
       };
       this.waiting.push(waiter);

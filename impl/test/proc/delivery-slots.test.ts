@@ -67,7 +67,7 @@ describe('delivery slots', () => {
     const slots = new DeliverySlots({ total: 50, perUser: 1, waitMs: 30_000 });
     await slots.acquire('bob');
     const waiting = slots.acquire('bob');
-    const failed = expect(waiting).rejects.toThrow(new SlotUnavailable('1 deliveries to bob and 1 in all were still running after 30 s'));
+    const failed = expect(waiting).rejects.toThrow(new SlotUnavailable('no delivery slot for bob within 30 s: 1 delivery to bob and 1 in all still running'));
     await vi.advanceTimersByTimeAsync(30_000);
     await failed;
   });
