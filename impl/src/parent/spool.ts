@@ -1,7 +1,7 @@
 /**
  * Making the spool ready for the queue process, which alone uses it.
  */
-import { lchown, lstat, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../log/index.ts';
 import type { Accounts } from '../proc/privileges.ts';
@@ -22,7 +22,15 @@ export function defaultSpoolDir(): string {
  * would fail later with a bare EACCES; this says so now.
  */
 export async function prepareSpool(spool: string, accounts: Accounts, log: Logger): Promise<void> {
-  await mkdir(spool, { recursive: true, mode: 0o700 });
+  // Missing parents are made as `mkdir -p` makes them (the umask's mode,
+  // 0755 as a rule), so that _smtpq can pass through them; only the spool
+  // itself is 0700. One recursive mkdir with mode 0700 would make every
+  // parent 0700, and the check below would then refuse what smtpd made.
+  await mkdir(dirname(resolve(spool)), { recursive: true });
+  await mkdir(spool, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await tightenSpoolMode(spool, log);
   if (!accounts.separated) return;
   const { uid, gid, user } = accounts.smtpq;
   const info = await stat(spool);
@@ -36,6 +44,27 @@ export async function prepareSpool(spool: string, accounts: Accounts, log: Logge
       throw new Error(`the spool ${spool} is not reachable by ${user}: ${dir} has mode ${(mode & 0o777).toString(8)} (it needs o+x)`);
     }
     if (dir === dirname(dir)) break;
+  }
+}
+
+/**
+ * A spool that others may write in may hold files they put there: forged
+ * envelopes the queue would deliver. smtpd refuses it, as OpenSMTPD does
+ * a spool directory with the wrong mode, rather than trust it. One that
+ * others may only read or search (`mkdir -p` makes 0755) is made 0700,
+ * as the owner is given to the queue's user, with a line saying so.
+ */
+async function tightenSpoolMode(spool: string, log: Logger): Promise<void> {
+  const mode = (await stat(spool)).mode & 0o7777;
+  if ((mode & 0o022) !== 0) {
+    throw new Error(
+      `the spool ${spool} has mode ${mode.toString(8)}: users other than its owner may write in it, and may have ` +
+        `put files there; check what it holds, then chmod 700 ${spool}`,
+    );
+  }
+  if ((mode & 0o077) !== 0) {
+    log.info(`info: the spool ${spool} had mode ${mode.toString(8)}: making it 700`);
+    await chmod(spool, 0o700);
   }
 }
 
