@@ -20,6 +20,7 @@ import { bindListeners, type BoundListener } from './listeners.ts';
 import { socketPair } from './links.ts';
 import { parentServices } from './services.ts';
 import { prepareSpool } from './spool.ts';
+import { lockSpool, type SpoolLock } from './spool-lock.ts';
 
 export interface DaemonOptions {
   config: Config;
@@ -55,16 +56,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let listeners: BoundListener[];
   let accounts: Accounts;
   let pkis: PkiMaterial[];
+  let lock: SpoolLock | undefined;
   try {
     accounts = resolveAccounts(log);
     await prepareSpool(options.spool, accounts, log);
+    lock = await lockSpool(options.spool);
     pkis = readPkis(options.config);
     listeners = await bindListeners(options.config, log);
   } catch (err) {
     log.crit(`smtpd: ${(err as Error).message}`);
+    await lock?.release();
     return 1;
   }
-  return new Daemon(options, log, accounts, listeners, pkis).run();
+  try {
+    return await new Daemon(options, log, accounts, listeners, pkis).run();
+  } finally {
+    await lock.release();
+  }
 }
 
 /** The pkis, read as root: the key files are usually readable by root alone. */
