@@ -22,9 +22,10 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatConfig, loadConfig, parseConfig, parseMacroOverride } from '../config/index.ts';
+import { formatConfig, loadConfig, parseConfig, parseMacroOverride, type Config } from '../config/index.ts';
 import { parseTraceFlags, type TraceFlag } from '../log/index.ts';
 import { runDaemon } from '../parent/daemon.ts';
+import { ListenError, listenerAddresses } from '../parent/listeners.ts';
 import { QUEUE_BACKENDS } from '../queue/index.ts';
 import { defaultSpoolDir } from '../parent/spool.ts';
 import { embeddedBanner, embeddedConfig, embeddedPaths, prepareEmbedded } from './embedded-default.ts';
@@ -100,6 +101,14 @@ export async function smtpd(argv: string[]): Promise<number> {
     return 1;
   }
   if (values.n) {
+    // What the start would refuse is refused here too: a listener on an
+    // interface or host this machine does not have (OpenSMTPD's -n says
+    // "invalid virtual ip or interface").
+    const unknown = await unknownListenAddresses(config);
+    if (unknown.length > 0) {
+      for (const message of unknown) process.stderr.write(`${message}\n`);
+      return 1;
+    }
     if (values.v) process.stdout.write(formatConfig(config));
     process.stdout.write('configuration OK\n');
     return 0;
@@ -131,4 +140,19 @@ export async function smtpd(argv: string[]): Promise<number> {
 // Run when executed (by tsx or bin/smtpd.mjs), not when imported.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await smtpd(process.argv.slice(2));
+}
+
+/** The listeners whose interface, address or host name gives no address here, as `file:line: ...` messages. */
+async function unknownListenAddresses(config: Config): Promise<string[]> {
+  const problems: string[] = [];
+  for (const decl of config.listeners) {
+    if (decl.on.kind !== 'interface') continue;
+    try {
+      await listenerAddresses({ ...decl, on: decl.on });
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  return problems;
 }

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { freePort, repo, smtpdBin, startDaemon, workDir, type RunningDaemon, cleanUpAfterEach } from './helpers.ts';
 
@@ -9,6 +10,19 @@ describe('the smtpd command line', { timeout: 60_000 }, () => {
     const r = spawnSync(process.execPath, [smtpdBin, '-d', '-T', 'imgs', '-f', '/dev/null'], { cwd: repo, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^smtpd: -T: unknown trace flag "imgs"/);
+  });
+
+  it('with -n, refuses a listener on an interface this machine does not have, as the start would', async () => {
+    const port = await freePort();
+    const { dir, conf } = workDir(port);
+    dirs.push(dir);
+    const rules = 'action "local" maildir\nmatch for local action "local"\n';
+    writeFileSync(conf, `listen on 127.0.0.1 port ${port}\nlisten on eth9 port ${port}\n${rules}`);
+    const r = spawnSync(process.execPath, [smtpdBin, '-n', '-f', conf], { cwd: repo, encoding: 'utf8' });
+    expect(r.stderr).toBe(`${conf}:2: no interface, address or host named "eth9"\n`);
+    expect(r.status).toBe(1);
+    writeFileSync(conf, `listen on lo port ${port}\n${rules}`);
+    expect(spawnSync(process.execPath, [smtpdBin, '-n', '-f', conf], { cwd: repo, encoding: 'utf8' }).stdout).toBe('configuration OK\n');
   });
 
   it('without -d, prints its pid and writes maillog lines to stderr', async () => {
