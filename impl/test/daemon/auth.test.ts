@@ -244,6 +244,34 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
   });
 });
 
+describe('a credentials table only root may read', { timeout: 30_000 }, () => {
+  it.runIf(process.getuid?.() === 0)('stops the start with what to do about it: lookup, which reads it, runs as _smtpd', async () => {
+    const listen = await freePort();
+    const { dir: d, conf, spool: s } = workDir(listen);
+    try {
+      const creds = join(d, 'creds');
+      writeFileSync(creds, `${ALICE.user} ${encrypt(ALICE.password)}\n`, { mode: 0o600 });
+      writeFileSync(conf, [
+        `pki rsa.mx.test cert "${certs.rsa.certFile}"`,
+        `pki rsa.mx.test key "${certs.rsa.keyFile}"`,
+        `table creds file:${creds}`,
+        `listen on 127.0.0.1 port ${listen} tls pki rsa.mx.test auth <creds>`,
+        'action "local" relay host smtp://127.0.0.1:9',
+        'match from any for domain "example.org" action "local"',
+        '',
+      ].join('\n'));
+      const refused = startDaemon(['-d', '-f', conf, '--spool', s]);
+      expect(await refused.exited).toBe(1);
+      expect(refused.lines.join('\n')).toContain(
+        `${creds}: cannot read: EACCES: permission denied, open '${creds}'; it is read by the user _smtpd: ` +
+          `let that user read it, as in \`chgrp _smtpd ${creds} && chmod 640 ${creds}\``,
+      );
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('auth without a table', { timeout: 30_000 }, () => {
   it('refuses to start, naming the listener and what to write instead, as smtpd -n does', async () => {
     const listen = await freePort();

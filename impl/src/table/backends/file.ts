@@ -3,6 +3,7 @@
  * read whole when the table is opened and again on reload.
  */
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { ALL_SERVICES, type TableBackend } from '../backend.ts';
 import { EntryStore } from '../entry-store.ts';
 import { parseTableFile } from '../file-format.ts';
@@ -31,8 +32,26 @@ export function readTableText(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new TableError(`cannot read: ${(err as NodeJS.ErrnoException).message}`, path);
+    const e = err as NodeJS.ErrnoException;
+    throw new TableError(`cannot read: ${e.message}${e.code === 'EACCES' ? readableBy(path) : ''}`, path);
   }
+}
+
+/**
+ * What to do about a table file this process may not read. In the daemon
+ * tables are read by the lookup process, which runs as the daemon's
+ * user, not root: a file made readable by root only (as a credentials
+ * table is, by habit) passes `smtpd -n`, run as root, and stops the
+ * start here.
+ */
+function readableBy(path: string): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    return '';
+  }
+  return `; it is read by the user ${user}: let that user read it, as in \`chgrp ${user} ${path} && chmod 640 ${path}\``;
 }
 
 function loadFile(path: string): EntryStore {
