@@ -75,8 +75,9 @@ export function forkChild(name: ProcessName | string, options: ForkOptions = {})
  * can take it over (ptrace(2) it, or copy its descriptors) and write
  * anything to its end. Node's IPC channel trusts its peer: its reader
  * parses each line as JSON inside Node itself, where a line that is not
- * JSON throws an exception no code of ours can catch, and the parent,
- * root, dies with every process of the daemon. Our framing limits a
+ * JSON throws in Node's reader, out of reach of any code of ours that
+ * could catch it there and go on, and the parent, root, dies with every
+ * process of the daemon. Our framing limits a
  * frame's size, and a bad frame closes the one channel it came on.
  *
  * The child gets its own duplicates of the sockets; the caller closes
