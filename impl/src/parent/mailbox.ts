@@ -11,7 +11,7 @@
  * a mailbox that exists, and never reads or writes mail. The agent then
  * appends as the user, with its own checks (delivery/mbox.ts).
  *
- *     agent --parent.mbox.lock { path }--> parent: USER.lock, and USER if missing
+ *     agent --parent.mbox.lock { user, path }--> parent: USER.lock, and USER if missing
  *     agent appends to USER, as the user
  *     agent --parent.mbox.unlock { lock }--> parent: USER.lock removed
  */
@@ -98,9 +98,12 @@ const MAX_LOCKS_PER_AGENT = 8;
 /**
  * The parent's side for one agent: its requests, and releaseAll() for
  * when it exits, so that a lock it held is not left for others to wait
- * five minutes on.
+ * five minutes on. One agent serves every account with its uid and gid
+ * (virtual users of a userbase often share one), so it may lock the
+ * mailbox of any of them that `known` vouches for: the mailboxes it
+ * could append to anyway, being that uid.
  */
-export function mailboxService(user: UserRecord, options: MailboxOptions = {}): {
+export function mailboxService(user: UserRecord, known: (account: UserRecord) => boolean, options: MailboxOptions = {}): {
   handlers: Handlers<typeof agentParentChannel['calls']>;
   releaseAll(): Promise<void>;
 } {
@@ -110,14 +113,18 @@ export function mailboxService(user: UserRecord, options: MailboxOptions = {}): 
   let closed = false;
   return {
     handlers: {
-      'parent.mbox.lock': async ({ path }) => {
-        const own = systemMailboxPath(user, options.dir);
-        if (path !== own) throw new Error(`the agent for ${user.name} may lock ${own} only, not ${path}`);
+      'parent.mbox.lock': async ({ user: account, path }) => {
+        if (account.uid !== user.uid || account.gid !== user.gid) {
+          throw new Error(`the agent for ${user.name} (uid ${user.uid}, gid ${user.gid}) may not lock the mailbox of ${account.name} (uid ${account.uid}, gid ${account.gid})`);
+        }
+        if (!known(account)) throw new Error(`the agent for ${user.name} may not lock the mailbox of ${account.name}: no userbase of smtpd.conf has this account`);
+        const own = systemMailboxPath(account, options.dir);
+        if (path !== own) throw new Error(`the agent for ${user.name} may lock ${own} for ${account.name}, not ${path}`);
         if (held.size + waiting >= MAX_LOCKS_PER_AGENT) throw new Error(`the agent for ${user.name} holds or waits for ${MAX_LOCKS_PER_AGENT} locks already`);
         waiting++;
         let lock: Dotlock;
         try {
-          lock = await lockSystemMailbox(user, options);
+          lock = await lockSystemMailbox(account, options);
         } finally {
           waiting--;
         }

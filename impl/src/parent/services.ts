@@ -117,7 +117,7 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       forAgent.destroy();
       // The agent runs as the user, and cannot create files in a
       // root:mail /var/mail: the parent takes its mailbox's lock for it.
-      const mailbox = mailboxService(user);
+      const mailbox = mailboxService(user, known);
       agent.on('error', (err) => log.warn(`warn: smtpd: delivery agent for ${user.name}: ${err.message}`));
       agent.on('exit', (code, signal) => {
         void mailbox.releaseAll();

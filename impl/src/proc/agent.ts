@@ -94,7 +94,7 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
    */
   async function deliverOne(envelope: ReturnType<typeof fromWire>, user: UserRecord, content: NodeJS.ReadableStream): Promise<DeliveryOutcome> {
     const id = envelope.id.toString(16).padStart(16, '0');
-    if (user.uid !== self.uid) {
+    if (user.uid !== self.uid || user.gid !== self.gid) {
       return { result: 'tempfail', reason: `agent for ${self.name} asked to deliver as ${user.name}` };
     }
     const action = actions.find((a) => a.name === envelope.dispatcher);
@@ -113,19 +113,21 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
         ...(wrapper !== undefined && { wrapper }),
       },
       content as import('node:stream').Readable,
-      { allowRoot: settings.allowRoot, lockMailbox },
+      { allowRoot: settings.allowRoot, lockMailbox: (path) => lockMailbox(user, path) },
     );
   }
   // #endregion safety-net
 }
 
 /**
- * The dot lock of this user's system mailbox, taken by the parent, which
+ * The dot lock of a user's system mailbox, taken by the parent, which
  * creates the mailbox too if it is missing: this process runs as the
  * user, and /var/mail may be writable by root and the mail group only.
+ * `user` is the account of the delivery: this agent serves every
+ * account with its uid and gid.
  */
-async function lockMailbox(path: string): Promise<Dotlock> {
-  const { lock } = await parent.request({ type: 'parent.mbox.lock', path }, { timeoutMs: 30_000 });
+async function lockMailbox(user: UserRecord, path: string): Promise<Dotlock> {
+  const { lock } = await parent.request({ type: 'parent.mbox.lock', user, path }, { timeoutMs: 30_000 });
   return {
     path: `${path}.lock`,
     release: async () => {

@@ -24,7 +24,7 @@ function account(name: string): { uid: number; gid: number } {
 }
 
 /** A work directory with mail/ as Debian ships /var/mail, and the daemon serving with it mounted there. */
-async function serveWithSpool() {
+async function serveWithSpool(userbase?: string) {
   const port = await freePort();
   const { dir, conf, spool } = workDir(port);
   dirs.push(dir);
@@ -32,9 +32,11 @@ async function serveWithSpool() {
   mkdirSync(mail);
   chownSync(mail, 0, MAIL_GID);
   spawnSync('chmod', ['2775', mail]);
+  if (userbase !== undefined) writeFileSync(join(dir, 'users'), userbase);
   writeFileSync(conf, [
+    ...(userbase !== undefined ? [`table users file:${join(dir, 'users')}`] : []),
     `listen on 127.0.0.1 port ${port}`,
-    'action "local" mbox',
+    `action "local" mbox${userbase !== undefined ? ' userbase <users>' : ''}`,
     'match from any for domain "example.org" action "local"',
     '',
   ].join('\n'));
@@ -82,5 +84,26 @@ describe.runIf(canUnshare)("mbox into Debian's /var/mail (root:mail 2775)", { ti
     expect(readFileSync(target, 'utf8')).toBe('not a mailbox\n');
     expect(lstatSync(join(mail, 'games')).isSymbolicLink()).toBe(true);
     expect(existsSync(join(mail, 'games.lock'))).toBe(false);
+  });
+
+  it('two accounts with one uid share an agent, and each gets its own mailbox', async () => {
+    // Virtual users in a userbase often share one system uid; the
+    // dispatcher keeps one agent per uid, so the parent must lock the
+    // mailbox of whichever of them a delivery is for.
+    const nobody = account('nobody');
+    const { port, mail, daemon } = await serveWithSpool([
+      `alice ${nobody.uid}:${nobody.gid}:/nonexistent`,
+      `bob ${nobody.uid}:${nobody.gid}:/nonexistent`,
+      '',
+    ].join('\n'));
+    send(port, 'alice@example.org');
+    await daemon.waitFor(/mda delivery .*to=<alice@example.org> .*result=Ok stat=Delivered/);
+    send(port, 'bob@example.org');
+    await daemon.waitFor(/mda delivery .*to=<bob@example.org> .*result=Ok stat=Delivered/);
+    for (const name of ['alice', 'bob']) {
+      const box = lstatSync(join(mail, name));
+      expect({ name, uid: box.uid, mode: (box.mode & 0o7777).toString(8) }).toEqual({ name, uid: nobody.uid, mode: '600' });
+      expect(readFileSync(join(mail, name), 'utf8')).toContain('hello from the mbox test');
+    }
   });
 });

@@ -96,20 +96,26 @@ describe('the system mailbox, locked by the parent', () => {
 
 /** The parent's handlers for one agent, called as its requests would call them. */
 function agentOf(dir: string, retries: number) {
-  const service = mailboxService(USER, { dir, lock: { retries, retryDelayMs: 5 } });
+  const service = mailboxService(USER, (account) => account.name === USER.name || account.name === 'twin', { dir, lock: { retries, retryDelayMs: 5 } });
   return {
-    lock: (path: string) => service.handlers['parent.mbox.lock']({ type: 'parent.mbox.lock', path }, undefined),
+    lock: (path: string, user = USER) => service.handlers['parent.mbox.lock']({ type: 'parent.mbox.lock', user, path }, undefined),
     unlock: (lock: number) => service.handlers['parent.mbox.unlock']({ type: 'parent.mbox.unlock', lock }, undefined),
     exit: () => service.releaseAll(),
   };
 }
 
 describe("an agent's requests", () => {
-  it('lock only its own mailbox, and what it holds is released when it exits', async () => {
+  it('lock only the mailboxes of known accounts with its uid and gid, and what it holds is released when it exits', async () => {
     const dir = mailDir();
     const own = join(dir, USER.name);
     const agent = agentOf(dir, 1);
-    await expect(agent.lock(join(dir, 'root'))).rejects.toThrow(`the agent for ${USER.name} may lock ${own} only, not ${join(dir, 'root')}`);
+    await expect(agent.lock(join(dir, 'root'))).rejects.toThrow(`the agent for ${USER.name} may lock ${own} for ${USER.name}, not ${join(dir, 'root')}`);
+    const root = { name: 'root', uid: 0, gid: 0, home: '/root' };
+    await expect(agent.lock(join(dir, 'root'), root)).rejects.toThrow(`may not lock the mailbox of root (uid 0, gid 0)`);
+    await expect(agent.lock(join(dir, 'stranger'), { ...USER, name: 'stranger' })).rejects.toThrow('may not lock the mailbox of stranger: no userbase of smtpd.conf has this account');
+    const twin = await agent.lock(join(dir, 'twin'), { ...USER, name: 'twin' });
+    expect(existsSync(join(dir, 'twin.lock'))).toBe(true);
+    await agent.unlock(twin.lock);
     const { lock } = await agent.lock(own);
     expect(existsSync(`${own}.lock`)).toBe(true);
     await agent.unlock(lock);

@@ -28,7 +28,7 @@ function hostileAgent(bodies: object[]) {
   const { log, lines } = memoryLogger();
   const proc = fork(entry, [JSON.stringify(bodies)], { execArgv: childExecArgv(), stdio: ['ignore', 'pipe', 'inherit', 'ipc'], serialization: 'json' });
   started.push({ kill: () => proc.kill('SIGKILL') });
-  const mailbox = mailboxService({ name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' }, { dir: '/nonexistent-mail-dir' });
+  const mailbox = mailboxService({ name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' }, () => true, { dir: '/nonexistent-mail-dir' });
   const peer = new Peer({ self: 'parent', peer: 'agent nobody', transport: ipcTransport(proc), log, serves: { channel: agentParentChannel, handlers: mailbox.handlers } });
   const out: string[] = [];
   let partial = '';

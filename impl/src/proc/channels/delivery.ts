@@ -147,13 +147,15 @@ export const agentControlChannel = channel('agent-control', {
 });
 
 /**
- * agent -> parent, over the same socket: the dot lock of the agent's
- * system mailbox, taken and released by the parent, which also creates
- * the mailbox if it is missing (parent/mailbox.ts). `path` is what the
- * agent will append to; the parent refuses any other than the one it
- * makes from the agent's user.
+ * agent -> parent, over the same socket: the dot lock of a system
+ * mailbox, taken and released by the parent, which also creates the
+ * mailbox if it is missing (parent/mailbox.ts). `user` is the account
+ * the delivery is for (one agent serves every account with its uid and
+ * gid), `path` what the agent will append to; the parent refuses an
+ * account of another uid or gid, or one no userbase has, and any path
+ * but the one it makes from the account.
  */
 export const agentParentChannel = channel('agent-parent', {
-  'parent.mbox.lock': { request: object({ path: string }), response: object({ lock: uint32 }) },
+  'parent.mbox.lock': { request: object({ user: userRecord, path: string }), response: object({ lock: uint32 }) },
   'parent.mbox.unlock': { request: object({ lock: uint32 }), response: object({}) },
 });

@@ -220,12 +220,13 @@ interface AgentLease {
 }
 
 /**
- * The agents, one per user, started through the parent. A request for a
- * user whose agent is being started waits for that start rather than
- * starting a second one.
+ * The agents, one per uid and gid (the virtual users of a userbase often
+ * share one: they get one agent, not one each), started through the
+ * parent. A request for a user whose agent is being started waits for
+ * that start rather than starting a second one.
  */
 export class AgentPool {
-  private readonly agents = new Map<number, AgentEntry>();
+  private readonly agents = new Map<string, AgentEntry>();
 
   constructor(
     private readonly ctx: Pick<RoleContext, 'parent' | 'takeAgentSocket' | 'log'>,
@@ -233,18 +234,19 @@ export class AgentPool {
   ) {}
 
   async get(user: UserRecord): Promise<AgentLease> {
-    let entry = this.agents.get(user.uid);
+    const key = `${user.uid}:${user.gid}`;
+    let entry = this.agents.get(key);
     if (entry) {
       const peer = await entry.peer;
-      if (!peer.isClosed) return this.lend(user.uid, entry, peer);
-      if (this.agents.get(user.uid) === entry) this.agents.delete(user.uid);
+      if (!peer.isClosed) return this.lend(key, entry, peer);
+      if (this.agents.get(key) === entry) this.agents.delete(key);
     }
     const fresh: AgentEntry = { peer: this.open(user), busy: 0 };
-    this.agents.set(user.uid, fresh);
+    this.agents.set(key, fresh);
     fresh.peer.catch(() => {
-      if (this.agents.get(user.uid) === fresh) this.agents.delete(user.uid);
+      if (this.agents.get(key) === fresh) this.agents.delete(key);
     });
-    return this.lend(user.uid, fresh, await fresh.peer);
+    return this.lend(key, fresh, await fresh.peer);
   }
 
   close(): void {
@@ -262,7 +264,7 @@ export class AgentPool {
    * writing, and the retry would deliver the message again. A delivery
    * that takes too long ends by its own time limit.
    */
-  private lend(uid: number, entry: AgentEntry, peer: AgentPeer): AgentLease {
+  private lend(key: string, entry: AgentEntry, peer: AgentPeer): AgentLease {
     clearTimeout(entry.idle);
     entry.idle = undefined;
     entry.busy += 1;
@@ -273,10 +275,10 @@ export class AgentPool {
         if (released) return;
         released = true;
         entry.busy -= 1;
-        if (entry.busy > 0 || peer.isClosed || this.agents.get(uid) !== entry) return;
+        if (entry.busy > 0 || peer.isClosed || this.agents.get(key) !== entry) return;
         entry.idle = setTimeout(() => {
-          if (entry.busy > 0 || this.agents.get(uid) !== entry) return;
-          this.agents.delete(uid);
+          if (entry.busy > 0 || this.agents.get(key) !== entry) return;
+          this.agents.delete(key);
           peer.close();
         }, this.idleMs);
         entry.idle.unref();
