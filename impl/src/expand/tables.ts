@@ -4,7 +4,7 @@
  * sub-address delimiter they are opened with.
  */
 import { isRelay, type Config, type LocalAction } from '../config/index.ts';
-import { openTable, tableSource, type Table } from '../table/index.ts';
+import { openTable, tableSource, type Table, type TraceHook } from '../table/index.ts';
 import { messageOf } from './failure.ts';
 
 /** `smtp sub-addr-delim`, the last one given; `+` by default. */
@@ -19,7 +19,7 @@ export function subaddressDelimiter(config: Config): string {
  * `getpwnam` userbase is the system's accounts and is not opened.
  * Throws, naming the action, if one cannot be opened.
  */
-export function openActionTables(config: Config): Map<string, Table> {
+export function openActionTables(config: Config, trace?: TraceHook): Map<string, Table> {
   const declared = new Map(config.tables.map((t) => [t.name, t]));
   const delimiter = subaddressDelimiter(config);
   const tables = new Map<string, Table>();
@@ -31,7 +31,7 @@ export function openActionTables(config: Config): Map<string, Table> {
       const at = `${action.loc.file}:${action.loc.line}: action "${action.name}"`;
       if (!decl) throw new Error(`${at}: no table named ${name}`);
       try {
-        tables.set(name, openTable(name, tableSource(decl), { subaddressDelimiter: delimiter }));
+        tables.set(name, openTable(name, tableSource(decl), { subaddressDelimiter: delimiter, ...(trace && { trace }) }));
       } catch (err) {
         for (const t of tables.values()) t.close();
         throw new Error(`${at}: ${messageOf(err)}`);

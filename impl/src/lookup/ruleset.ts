@@ -9,7 +9,7 @@
  *     if ('reject' in decision) reply(decision.reject.reply);
  */
 import type { ActionDecl, Config, MatchCriterion, MatchRule, SourceLocation, TableDecl, ValueOrTable } from '../config/ast.ts';
-import { openTable, Table, TableError, tableSource, type SetService } from '../table/index.ts';
+import { openTable, Table, TableError, tableSource, type SetService, type TableOptions, type TraceHook } from '../table/index.ts';
 import { holds, planRule, SERVICE, type Check, type TableResolver } from './criteria.ts';
 import { localTables, systemLocalNames, type LocalNames } from './local-names.ts';
 import type { EnvelopeInfo, SessionInfo } from './session.ts';
@@ -56,6 +56,8 @@ export interface RulesetOptions {
   trace?: RuleTraceHook;
   /** Opens a declared table; by default from its declaration, with the configuration's sub-address delimiter. */
   openTable?: (decl: TableDecl) => Table;
+  /** Called after every lookup in the tables the ruleset opens (`smtpd -T lookup`). */
+  tableTrace?: TraceHook;
 }
 
 /** A configuration the ruleset cannot be built from: a table that cannot be opened or asked, an unknown action. */
@@ -166,6 +168,7 @@ class TableCache implements TableResolver {
   private readonly declared: Map<string, TableDecl>;
   private readonly open: (decl: TableDecl) => Table;
   private readonly delimiter: string;
+  private readonly tableOptions: TableOptions;
   private readonly localNames: LocalNames;
   /** Where the criterion being planned is, for errors. */
   private at: SourceLocation = { file: '', line: 0, col: 0 };
@@ -174,7 +177,8 @@ class TableCache implements TableResolver {
     this.declared = new Map(config.tables.map((t) => [t.name, t]));
     const delim = config.options.filter((o) => o.kind === 'smtp sub-addr-delim').at(-1);
     this.delimiter = delim?.kind === 'smtp sub-addr-delim' ? delim.delimiter : '+';
-    this.open = options.openTable ?? ((decl) => openTable(decl.name, tableSource(decl), { subaddressDelimiter: this.delimiter }));
+    this.tableOptions = { subaddressDelimiter: this.delimiter, ...(options.tableTrace && { trace: options.tableTrace }) };
+    this.open = options.openTable ?? ((decl) => openTable(decl.name, tableSource(decl), this.tableOptions));
     this.localNames = options.localNames ?? systemLocalNames();
   }
 
@@ -189,7 +193,7 @@ class TableCache implements TableResolver {
     return this.remember(name, () => {
       const entries = localTables(this.localNames)[name];
       if (!entries) throw new RulesetError(this.at, `no reserved table ${name}`);
-      return openTable(name, { backend: 'static', entries });
+      return openTable(name, { backend: 'static', entries }, this.tableOptions);
     });
   }
 
@@ -197,7 +201,7 @@ class TableCache implements TableResolver {
     this.at = target.loc;
     if (target.kind === 'value') {
       const source = { backend: 'static', entries: [{ key: target.value }] } as const;
-      const table = this.attempt(() => openTable(JSON.stringify(target.value), source, { subaddressDelimiter: this.delimiter }));
+      const table = this.attempt(() => openTable(JSON.stringify(target.value), source, this.tableOptions));
       this.inline.push(table);
       return table;
     }

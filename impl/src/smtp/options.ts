@@ -63,6 +63,12 @@ export const DEFAULT_LIMITS: SmtpLimits = {
 export interface SmtpLogger {
   info(line: string): void;
   warn(line: string): void;
+  /**
+   * The dialogue, line by line (`smtpd -T smtp`): what the client sent
+   * and what the server answered, passwords masked. Absent when nobody
+   * asked for it, so that a session formats no trace lines.
+   */
+  trace?(line: string): void;
 }
 
 export interface SmtpServerOptions {

@@ -110,7 +110,7 @@ export class Session {
 
   private greet(): void {
     if (this.ctx.closing) {
-      this.out += formatReply(R.shuttingDown(this.hostname));
+      this.queueReply(R.shuttingDown(this.hostname));
       return this.quit('shutdown');
     }
     this.stage = 'command';
@@ -163,9 +163,14 @@ export class Session {
         }
         const line = this.input.takeLine();
         if (line === undefined) break;
-        if (line === TOO_LONG) return this.badInput(R.lineTooLong);
-        if (this.stage === 'auth') await continueAuth(this, line);
-        else await this.execute(line);
+        if (line === TOO_LONG) {
+          this.ctx.logger.trace?.(`smtp: ${this.id}: <<< [line over the limit]`);
+          return this.badInput(R.lineTooLong);
+        }
+        if (this.stage === 'auth') {
+          this.ctx.logger.trace?.(`smtp: ${this.id}: <<< ********`);
+          await continueAuth(this, line);
+        } else await this.execute(line);
       }
     } catch (err) {
       this.fail(err);
@@ -208,16 +213,18 @@ export class Session {
    */
   private async execute(raw: Buffer): Promise<void> {
     this.command = '';
-    if (raw.includes(0)) return this.reply(R.nulInCommand);
-    const text = decodeLine(raw);
-    if (text === undefined) return this.reply(R.notUtf8);
-    this.command = text;
-    const space = text.indexOf(' ');
-    const verb = asciiUpper(space < 0 ? text : text.slice(0, space));
-    const args = space < 0 ? '' : text.slice(space + 1).trim();
+    const text = raw.includes(0) ? undefined : decodeLine(raw);
+    const seen = text ?? raw.toString('latin1');
+    const space = seen.indexOf(' ');
+    const verb = asciiUpper(space < 0 ? seen : seen.slice(0, space));
+    const args = space < 0 ? '' : seen.slice(space + 1).trim();
     // The initial response of AUTH is the password in base64: never in a log line, whatever separates it.
     const blank = args.search(/[ \t]/);
-    if (verb === 'AUTH' && blank >= 0) this.command = `AUTH ${args.slice(0, blank)} ********`;
+    const shown = verb === 'AUTH' && blank >= 0 ? `AUTH ${args.slice(0, blank)} ********` : seen;
+    this.ctx.logger.trace?.(`smtp: ${this.id}: <<< ${visible(shown)}`);
+    if (raw.includes(0)) return this.reply(R.nulInCommand);
+    if (text === undefined) return this.reply(R.notUtf8);
+    this.command = shown;
     if (raw.length + 2 > lineLimit(verb)) return this.reply(R.lineTooLong);
     const command = COMMANDS[verb];
     if (command === undefined) return this.reply(R.unknown);
@@ -235,7 +242,15 @@ export class Session {
     if (r.code >= 400) {
       this.log(`failed-command command="${visible(this.command)}" result="${visible(replyText(r))}"`);
     }
-    this.out += formatReply(r);
+    this.queueReply(r);
+  }
+
+  /** Adds a reply to what the next flush sends, and to the trace. */
+  private queueReply(r: Reply): void {
+    const text = formatReply(r);
+    const trace = this.ctx.logger.trace;
+    if (trace) for (const line of text.split('\r\n').slice(0, -1)) trace(`smtp: ${this.id}: >>> ${line}`);
+    this.out += text;
   }
 
   /** Sends what is queued. */
@@ -248,7 +263,7 @@ export class Session {
   /** Bad input: one clear reply, then the session ends. */
   badInput(r: Reply): void {
     this.log(`bad-input result="${visible(replyText(r))}"`);
-    this.out += formatReply(r);
+    this.queueReply(r);
     this.quit('bad-input');
   }
 
@@ -270,7 +285,7 @@ export class Session {
   private fail(err: unknown): void {
     this.ctx.logger.warn(`warn: ${this.id} smtp internal error: ${err instanceof Error ? err.message : String(err)}`);
     if (this.isClosing()) return;
-    this.out += formatReply(R.tempError);
+    this.queueReply(R.tempError);
     this.quit('error');
   }
 
@@ -386,7 +401,7 @@ export class Session {
    */
   shutdown(force: boolean): void {
     if (!this.isClosing() && (force || (this.stage === 'command' && !this.busy && !this.tx))) {
-      this.out += formatReply(R.shuttingDown(this.hostname));
+      this.queueReply(R.shuttingDown(this.hostname));
       this.quit('shutdown');
     }
     if (force) this.socket.destroySoon();

@@ -6,6 +6,7 @@
 export type { BackendName, TableBackend, TableSource } from './backend.ts';
 export { openTable, tableSource } from './open.ts';
 export { Table, type LookupTrace, type TableOptions, type TraceHook } from './table.ts';
+export { lookupTraceLine } from './trace-line.ts';
 export * from './types.ts';
 export { hostnameMatch } from './match-domain.ts';
 export { mailaddrMatch, parseMailAddr } from './match-mailaddr.ts';

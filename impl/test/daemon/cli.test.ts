@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { freePort, repo, smtpdBin, startDaemon, workDir, type RunningDaemon, cleanUpAfterEach } from './helpers.ts';
+import { Dialog, freePort, repo, smtpdBin, startDaemon, workDir, type RunningDaemon, cleanUpAfterEach } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
 
@@ -52,5 +52,33 @@ describe('the smtpd command line', { timeout: 60_000 }, () => {
     process.kill(daemon.pid, 'SIGTERM');
     expect(await daemon.exited).toBe(0);
     expect(daemon.lines).toContain('imsg: parent -> queue: proc.stop');
+  });
+
+  it('with -T smtp,lookup, traces the dialogue and the tables that answered it', async () => {
+    const port = await freePort();
+    const { dir, conf, spool } = workDir(port);
+    dirs.push(dir);
+    writeFileSync(`${dir}/aliases`, 'postmaster: nobody\n');
+    writeFileSync(conf, [
+      `table aliases file:${dir}/aliases`,
+      `listen on 127.0.0.1 port ${port}`,
+      'action "hold" relay host smtp://127.0.0.1:9',
+      'action "local" mbox alias <aliases>',
+      'match from any for domain "example.org" action "hold"',
+      'match from any for local action "local"',
+      '',
+    ].join('\n'));
+    const daemon = startDaemon(['-d', '-v', '-T', 'smtp,lookup', '-f', conf, '--spool', spool]);
+    running.push(daemon);
+    await daemon.waitFor(/processes started/);
+    const dialog = await Dialog.open(port);
+    await dialog.send('EHLO client.test');
+    await dialog.send('MAIL FROM:<bob@client.test>');
+    expect(await dialog.send('RCPT TO:<postmaster>')).toMatch(/^250 /);
+    dialog.end();
+    const id = /^smtp: ([0-9a-f]{16}): <<< EHLO client\.test$/.exec(await daemon.waitFor(/<<< EHLO client\.test$/))![1];
+    await daemon.waitFor(new RegExp(`^smtp: ${id}: <<< RCPT TO:<postmaster>$`));
+    await daemon.waitFor(new RegExp(`^smtp: ${id}: >>> 250 2\\.1\\.5 Destination address valid: Recipient ok$`));
+    await daemon.waitFor(/^lookup: lookup "postmaster" as ALIAS in table file:aliases -> "nobody"$/);
   });
 });

@@ -305,3 +305,36 @@ describe('a client that leaves during its TLS hello', () => {
     expect(logs.filter((l) => l.startsWith('warn:'))).toEqual([]);
   });
 });
+
+describe('the trace of the dialogue (smtpd -T smtp)', () => {
+  it('shows each line both ways, and never a password, however AUTH sends it', async () => {
+    const trace: string[] = [];
+    const { port } = await startServer({
+      authenticate, listener: { auth: 'optional', authPlaintext: true },
+      logger: { info: () => {}, warn: () => {}, trace: (line) => trace.push(line) },
+    });
+    const c = await ehloClient(port);
+    expect(await c.command(`AUTH PLAIN ${b64('\0joe\0secret')}`)).toBe('235 2.0.0 Authentication succeeded');
+    const d = await ehloClient(port);
+    expect(await d.command('AUTH LOGIN')).toMatch(/^334 /);
+    expect(await d.command(b64('joe'))).toMatch(/^334 /);
+    expect(await d.command(b64('secret'))).toBe('235 2.0.0 Authentication succeeded');
+    const e = await ehloClient(port);
+    expect(await e.command(`AUTH PLAIN\t${b64('\0joe\0secret')}`)).toBe('235 2.0.0 Authentication succeeded');
+    expect(await e.command('MAIL FROM:<a@b\x01>')).toMatch(/^5/);
+    const text = trace.join('\n');
+    expect(text).not.toContain(b64('\0joe\0secret'));
+    expect(text).not.toContain(b64('secret'));
+    expect(text).not.toContain(b64('joe'));
+    const id = /^smtp: ([0-9a-f]{16}): /.exec(trace[0]!)?.[1];
+    expect(trace.slice(0, 3)).toEqual([
+      `smtp: ${id}: >>> 220 mx.test ESMTP Store and Forward`,
+      `smtp: ${id}: <<< EHLO client.test`,
+      `smtp: ${id}: >>> 250-mx.test Hello client.test [127.0.0.1], pleased to meet you`,
+    ]);
+    expect(trace).toContain(`smtp: ${id}: <<< AUTH PLAIN ********`);
+    expect(trace).toContain(`smtp: ${id}: >>> 235 2.0.0 Authentication succeeded`);
+    expect(trace.filter((l) => l.endsWith(': <<< ********'))).toHaveLength(2);
+    expect(text).toContain('<<< MAIL FROM:<a@b\\x01>');
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openTable, tableSource } from '../../src/table/open.ts';
 import type { LookupTrace } from '../../src/table/table.ts';
+import { lookupTraceLine } from '../../src/table/trace-line.ts';
 import type { TableEntry } from '../../src/table/types.ts';
 import { scratchDir, writeIn } from './helpers.ts';
 
@@ -162,6 +163,26 @@ describe('a table', () => {
     const table = staticTable(mapping({ joe: 'nonsense' }), { trace: (t: LookupTrace) => traces.push(t) });
     expect(() => table.lookup('userinfo', 'joe')).toThrow();
     expect(traces[0]?.error?.message).toMatch(/bad userinfo entry for "joe"/);
+  });
+
+  it('words its traces as OpenSMTPD does (-T lookup), a password hash left out', () => {
+    const lines: string[] = [];
+    const trace = (t: LookupTrace) => lines.push(lookupTraceLine(t));
+    const aliases = staticTable(mapping({ root: 'alice, |/usr/bin/vacation, :include:/etc/list' }), { trace });
+    aliases.lookup('alias', 'root');
+    aliases.lookup('alias', 'nobody');
+    staticTable(list('example.org'), { trace }).match('domain', 'example.net');
+    staticTable(list('192.0.2.1'), { trace }).fetch('source');
+    staticTable(mapping({ joe: '$2b$10$abcdefghijklmnopqrstuv' }), { trace }).lookup('credentials', 'joe');
+    expect(() => staticTable(mapping({ joe: 'nonsense' }), { trace }).lookup('userinfo', 'joe')).toThrow();
+    expect(lines).toEqual([
+      'lookup: lookup "root" as ALIAS in table static:t -> "alice, |/usr/bin/vacation, :include:/etc/list"',
+      'lookup: lookup "nobody" as ALIAS in table static:t -> none',
+      'lookup: match "example.net" as DOMAIN in table static:t -> false',
+      'lookup: fetch SOURCE from table static:t -> "192.0.2.1"',
+      'lookup: lookup "joe" as CREDENTIALS in table static:t -> "joe:********"',
+      expect.stringMatching(/^lookup: lookup "joe" as USERINFO in table static:t -> error: table t: bad userinfo entry for "joe"/),
+    ]);
   });
 
   it('refuses a static table that mixes values and pairs, or has none', () => {

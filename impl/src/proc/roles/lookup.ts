@@ -11,7 +11,7 @@ import type { Logger } from '../../log/index.ts';
 import { Expander, openActionTables, userbaseLookup, type Expansion } from '../../expand/index.ts';
 import { oneLine } from '../../delivery/failure.ts';
 import { Ruleset } from '../../lookup/index.ts';
-import { openTable, TableError, tableSource, type Table } from '../../table/index.ts';
+import { lookupTraceLine, openTable, TableError, tableSource, type Table, type TraceHook } from '../../table/index.ts';
 import { lookupChannel, type AuthAnswer, type RcptVerdict } from '../channels/lookup.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
@@ -21,14 +21,17 @@ import { socketTransport } from '../transport.ts';
 const MAX_REASON_LOG = 2000;
 
 export async function startLookup(ctx: RoleContext): Promise<Role> {
+  // `-T lookup`: every answer of every table this process opens, as OpenSMTPD's lookup process traces them.
+  const tableTrace: TraceHook | undefined = ctx.log.tracing('lookup') ? (t) => ctx.log.trace('lookup', lookupTraceLine(t)) : undefined;
   const ruleset = Ruleset.fromConfig(ctx.config, {
     trace: (t) => ctx.log.trace('rules', `rules: rule ${t.rule} ${t.criterion}: ${t.result}`),
+    ...(tableTrace && { tableTrace }),
   });
   let credentials: Map<string, Table>;
   let actionTables: Map<string, Table>;
   try {
-    credentials = openCredentials(ctx.config);
-    actionTables = openActionTables(ctx.config);
+    credentials = openCredentials(ctx.config, tableTrace);
+    actionTables = openActionTables(ctx.config, tableTrace);
   } catch (err) {
     ruleset.close();
     throw err;
@@ -141,7 +144,7 @@ export async function startLookup(ctx: RoleContext): Promise<Role> {
  * `auth` without a table never gets here: the parent refuses it before
  * starting anything (see parent/daemon.ts).
  */
-function openCredentials(config: Config): Map<string, Table> {
+function openCredentials(config: Config, trace?: TraceHook): Map<string, Table> {
   const declared = new Map(config.tables.map((t) => [t.name, t]));
   const tables = new Map<string, Table>();
   for (const listener of config.listeners) {
@@ -153,7 +156,7 @@ function openCredentials(config: Config): Map<string, Table> {
     if (!decl) throw new Error(`${where} is not declared`);
     let table: Table;
     try {
-      table = openTable(name, tableSource(decl));
+      table = openTable(name, tableSource(decl), trace && { trace });
     } catch (err) {
       if (err instanceof TableError) throw new Error(`${where}: ${err.message}`);
       throw err;

@@ -61,7 +61,10 @@ export async function startSmtp(ctx: RoleContext): Promise<Role> {
       limits: limitsFromConfig(config),
       sessions,
       ...(queueTtl?.kind === 'queue ttl' && { queueTtl: queueTtl.ttl.seconds }),
-      logger: { info: (line) => log.info(line), warn: (line) => log.warn(line) },
+      logger: {
+        info: (line) => log.info(line), warn: (line) => log.warn(line),
+        ...(log.tracing('smtp') && { trace: (line: string) => log.trace('smtp', line) }),
+      },
       resolveName: (address) => resolver.reverse(address).then((names) => names[0], () => undefined),
       ...(decl.auth?.table !== undefined && { authenticate: credentialsCheck(lookup, decl.auth.table) }),
     });
