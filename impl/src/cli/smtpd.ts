@@ -23,7 +23,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatConfig, loadConfig, parseConfig, parseMacroOverride, type Config } from '../config/index.ts';
-import { parseTraceFlags, type TraceFlag } from '../log/index.ts';
+import { parseTraceFlags, TRACED_FLAGS, type TraceFlag } from '../log/index.ts';
 import { runDaemon } from '../parent/daemon.ts';
 import { ListenError, listenerAddresses } from '../parent/listeners.ts';
 import { QUEUE_BACKENDS } from '../queue/index.ts';
@@ -86,6 +86,12 @@ export async function smtpd(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`smtpd: -T: ${(e as Error).message}\n`);
     return 1;
+  }
+  // Named one by one, that is: `-T all` asks for whatever there is.
+  const silent = [...parseTraceFlags((values.T ?? []).flatMap((a) => a.split(',')).filter((w) => w.trim() !== 'all'))]
+    .filter((f) => !TRACED_FLAGS.includes(f));
+  if (silent.length > 0) {
+    process.stderr.write(`smtpd: -T ${silent.join(',')}: nothing traces ${silent.length > 1 ? 'these' : 'this'} yet (traced: ${TRACED_FLAGS.join(', ')})\n`);
   }
 
   // Without -f, the embedded default (embedded-default.ts): a private

@@ -12,6 +12,13 @@ describe('the smtpd command line', { timeout: 60_000 }, () => {
     expect(r.stderr).toMatch(/^smtpd: -T: unknown trace flag "imgs"/);
   });
 
+  it('says which trace flags it accepts but has nothing to print for', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [smtpdBin, ...args, '-n', '-f', '/dev/null'], { cwd: repo, encoding: 'utf8' }).stderr;
+    expect(run('-T', 'io,smtp', '-T', 'stat')).toMatch(/^smtpd: -T io,stat: nothing traces these yet \(traced: imsg, smtp, /);
+    expect(run('-T', 'smtp,lookup')).not.toContain('nothing traces');
+    expect(run('-T', 'all')).not.toContain('nothing traces');
+  });
+
   it('with -n, refuses a listener on an interface this machine does not have, as the start would', async () => {
     const port = await freePort();
     const { dir, conf } = workDir(port);
