@@ -172,7 +172,6 @@ function toWireEnvelope(e: Envelope) {
   return { ...e, id: e.id.toString(16).padStart(16, '0') };
 }
 
-/** The action's userbase (`userbase <table>`), or the system's accounts. */
 /** The userbase named `table` (the system's accounts if undefined), opened once. */
 function userbaseOf(config: Config, table: string | undefined, cache: Map<string, Userbase>): Userbase {
   const key = table ?? '';
