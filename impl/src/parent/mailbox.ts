@@ -89,11 +89,13 @@ async function createIfMissing(path: string, user: UserRecord): Promise<void> {
 // #endregion system-mailbox
 
 /**
- * How many locks one agent may hold or wait for at once. Its deliveries
- * to its one mailbox wait for each other anyway; the bound keeps an
- * agent that asks without end from growing the parent.
+ * How many locks one agent may hold or wait for at once. An agent serves
+ * every account of its uid and gid, so its deliveries may go to as many
+ * mailboxes at once as the dispatcher runs deliveries (50, as OpenSMTPD's
+ * MDA_MAXSESS); the bound is above that, and keeps an agent that asks
+ * without end from growing the parent.
  */
-const MAX_LOCKS_PER_AGENT = 8;
+const MAX_LOCKS_PER_AGENT = 64;
 
 /**
  * The parent's side for one agent: its requests, and releaseAll() for

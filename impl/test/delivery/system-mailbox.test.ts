@@ -125,14 +125,14 @@ describe("an agent's requests", () => {
     expect(existsSync(`${own}.lock`)).toBe(false);
   });
 
-  it('hold or wait for eight locks at most', async () => {
+  it('hold or wait for 64 locks at most', async () => {
     const dir = mailDir();
     const own = join(dir, USER.name);
     const agent = agentOf(dir, 1000);
-    // Each waits for the one before it to be released: one held, seven waiting, the ninth refused at once.
+    // Each waits for the one before it to be released: one held, 63 waiting, the 65th refused at once.
     const first = await agent.lock(own);
-    const waiting = Array.from({ length: 7 }, () => agent.lock(own));
-    await expect(agent.lock(own)).rejects.toThrow('holds or waits for 8 locks already');
+    const waiting = Array.from({ length: 63 }, () => agent.lock(own));
+    await expect(agent.lock(own)).rejects.toThrow('holds or waits for 64 locks already');
     await agent.unlock(first.lock);
     // Each lets go as soon as it has the lock, so that the next can take it.
     await Promise.all(waiting.map(async (w) => agent.unlock((await w).lock)));
