@@ -42,9 +42,13 @@ export function embeddedConfig(cwd = process.cwd()): string {
 }
 // #endregion embedded-config
 
-/** What smtpd prints once the embedded default is up: where mail goes, and how to send some. */
-export function embeddedBanner(cwd = process.cwd()): string {
-  const { mail, spool, user } = embeddedPaths(cwd);
+/**
+ * What smtpd prints once the embedded default is up: where mail goes, and
+ * how to send some. `spool` is the one the daemon runs with (--spool may
+ * name another than ./var/spool).
+ */
+export function embeddedBanner(spool: string, cwd = process.cwd()): string {
+  const { mail, user } = embeddedPaths(cwd);
   return [
     'smtpd: no -f given: running the embedded default configuration',
     `smtpd:   listening on 127.0.0.1 port ${EMBEDDED_PORT}, for local mail only`,

@@ -122,9 +122,10 @@ export async function smtpd(argv: string[]): Promise<number> {
 
   if (embedded && !values.n) prepareEmbedded();
   const foreground = values.d ?? false;
+  const spool = resolve(values.spool ?? (embedded ? embeddedPaths().spool : defaultSpoolDir()));
   const status = await runDaemon({
     config,
-    spool: resolve(values.spool ?? (embedded ? embeddedPaths().spool : defaultSpoolDir())),
+    spool,
     queueBackend,
     foreground,
     verbose: values.v?.length ?? 0,
@@ -133,7 +134,7 @@ export async function smtpd(argv: string[]): Promise<number> {
     // root included: root's mail goes to its Maildir under ./var.
     ...(embedded && { allowRootDelivery: true }),
     ready: () => {
-      if (embedded) process.stdout.write(embeddedBanner());
+      if (embedded) process.stdout.write(embeddedBanner(spool));
       if (!foreground) process.stdout.write(`smtpd: running in the foreground, pid ${process.pid}, logging to stderr\n`);
     },
   });

@@ -184,4 +184,29 @@ describe('smtpd without -f: the embedded default', { timeout: 90_000 }, () => {
     process.kill(daemon.pid, 'SIGTERM');
     expect(await daemon.exited).toBe(0);
   });
+
+  it('with --spool, the banner names that spool, the one the queue uses, not ./var/spool', async (ctx) => {
+    if (network.kind === 'none') {
+      console.warn(`embedded.test.ts: skipped: ${network.reason}`);
+      ctx.skip(network.reason);
+      return;
+    }
+    const dir = freshDir();
+    const spool = join(dir, 'elsewhere');
+    const command = network.kind === 'private'
+      ? ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, smtpdBin]
+      : [process.execPath, smtpdBin];
+    const daemon = startDaemon(['-d', '--spool', spool], { cwd: dir }, command);
+    running.push(daemon);
+    let stdout = '';
+    daemon.proc.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+
+    const banner = await until('the banner', () => (stdout.includes('stop with Ctrl-C\n') ? stdout : undefined));
+    expect(banner.split('\n')).toContain(`smtpd:   queue in ${spool}`);
+    expect(existsSync(spool)).toBe(true);
+    expect(existsSync(join(dir, 'var', 'spool'))).toBe(false);
+
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
 });
