@@ -76,19 +76,19 @@ export interface LoadResult {
   clientCpuMs: number;
 }
 
-interface Reply {
+export interface Reply {
   code: number;
   lines: string[];
 }
 
-class SmtpError extends Error {
+export class SmtpError extends Error {
   constructor(readonly kind: string) {
     super(kind);
   }
 }
 
 /** One SMTP connection: writes commands, reads (multi-line) replies with a timeout each. */
-class Conn {
+export class Conn {
   private readonly sock = new Socket();
   private buf = '';
   private partial: string[] = [];
