@@ -170,6 +170,13 @@ export class FsIncomingMessage implements IncomingMessage {
    * default of 4 (QUEUE_THREADPOOL_SIZE), so that a hundred sessions'
    * fsyncs are not queued behind four threads.
    *
+   * The envelope files are written ENVELOPES_AT_ONCE at a time, not all
+   * at once: each is open until its fsync ends, and more fsyncs than the
+   * pool has threads only wait in its line, holding a descriptor each. A
+   * message for a thousand recipients would otherwise need a thousand
+   * descriptors at the same moment, and under a lower `ulimit -n` it
+   * could never be committed: every try ends in EMFILE and a 421.
+   *
    * What was written is returned: the envelopes, the identity of each
    * file and, for a small message, its content, which the backend keeps
    * in memory for the delivery that usually follows at once.
@@ -185,7 +192,7 @@ export class FsIncomingMessage implements IncomingMessage {
           content = written;
         })
         .finally(() => this.close()),
-      settleAll(envelopes.map(({ envelope, text }) => writeFileDurably(io, layout.envelopeFile(envelope.id), text)))
+      inTurns(envelopes, ENVELOPES_AT_ONCE, ({ envelope, text }) => writeFileDurably(io, layout.envelopeFile(envelope.id), text))
         .then(async (identities) => {
           await dirs.sync(layout.bucketDir(this.id));
           files = identities;
@@ -260,6 +267,34 @@ async function writeAll(fd: number, chunks: Buffer[]): Promise<void> {
     const all = Buffer.concat(chunks);
     while (written < total) written += await writevAsync([all.subarray(written)]);
   }
+}
+
+/** How many envelope files of one message are written, and open, at once: the queue's pool threads (QUEUE_THREADPOOL_SIZE). */
+const ENVELOPES_AT_ONCE = 16;
+
+/**
+ * Runs `task` on each item, at most `width` at a time, and resolves with
+ * the results in the items' order. After a failure no more tasks start,
+ * and the first failure is thrown once the running ones have ended, so
+ * that nothing is still writing when the caller cleans up.
+ */
+async function inTurns<T, R>(items: readonly T[], width: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  let failure: { reason: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        results[i] = await task(items[i]!);
+      } catch (reason) {
+        failure ??= { reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  if (failure) throw failure.reason;
+  return results;
 }
 
 /** Like Promise.all, but waits for every promise before failing, so nothing is still writing when we clean up. */
