@@ -61,11 +61,12 @@ interface AgentSettings {
 }
 
 function serve(socket: Socket, self: UserRecord, actions: LocalAction[], settings: AgentSettings): void {
-  const inbox = new ContentInbox();
+  const transport = socketTransport(socket);
+  const inbox = new ContentInbox((ref, bytes) => transport.sendCredit(ref, bytes));
   const peer = new Peer({
     self: `agent ${self.name}`,
     peer: 'dispatcher',
-    transport: socketTransport(socket),
+    transport,
     log,
     onChunk: (ref, bytes) => inbox.chunk(ref, bytes),
     onClose: () => process.exit(0),

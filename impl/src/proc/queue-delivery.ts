@@ -107,7 +107,7 @@ export class QueueDelivery {
       const answer = this.dispatcher.request(
         { type: 'dispatcher.deliver', ref, envelope: toWire(envelope) }, { timeoutMs: DISPATCH_MS },
       );
-      await sendContent(this.dispatcher.transport, ref, content);
+      await sendContent(this.dispatcher.transport, ref, content, answer);
       outcome = await answer;
     } catch (err) {
       outcome = { result: 'tempfail', reason: `dispatcher: ${(err as Error).message}` };

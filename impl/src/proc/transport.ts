@@ -39,11 +39,29 @@ export interface Transport {
    */
   sendChunk(ref: number, bytes: Uint8Array): boolean;
   drained(): Promise<void>;
+  /**
+   * Content flow control (content-stream.ts). The receiver of content
+   * tells the sender how many more bytes of `ref` it has read; the sender
+   * watches that count for a message it sends, and waits on it.
+   */
+  sendCredit(ref: number, bytes: number): void;
+  watchCredits(ref: number): CreditWatch;
   /** Stops reading (the receiver is behind), and starts again. */
   pause(): void;
   resume(): void;
   close(): void;
 }
+
+/** What the receiver has said it read of one message's content, as its sender sees it. */
+export interface CreditWatch {
+  /** Resolves once the receiver has read `total` bytes in all, or the channel has closed. */
+  reached(total: number): Promise<void>;
+  /** The content is sent: stop counting. */
+  stop(): void;
+}
+
+/** For carriers without content: nothing to wait for. */
+const NO_CREDITS: CreditWatch = { reached: () => Promise.resolve(), stop() {} };
 
 // ---------------------------------------------------------------------------
 // The IPC channel of fork()
@@ -70,6 +88,8 @@ export function ipcTransport(endpoint: IpcEndpoint): Transport {
       throw new Error('message content does not travel over the IPC channel');
     },
     drained: () => Promise.resolve(),
+    sendCredit() {},
+    watchCredits: () => NO_CREDITS,
     pause() {},
     resume() {},
     close() {
@@ -83,6 +103,8 @@ export function ipcTransport(endpoint: IpcEndpoint): Transport {
 
 const KIND_JSON = 0;
 const KIND_CHUNK = 1;
+/** A receiver's credit: 4 bytes of message reference, 4 of how many more bytes of its content it has read. */
+const KIND_CREDIT = 2;
 /** Larger frames are a protocol violation: a peer cannot make us buffer without bound. */
 export const MAX_FRAME = 1 << 20;
 
@@ -192,11 +214,21 @@ export function socketTransport(socket: Socket): Transport {
     return !socket.writableNeedDrain;
   };
   // #endregion flush-per-turn
+  /** Per message being sent: what the receiver has read of it, and who waits for it to read more. */
+  const credits = new Map<number, { read: number; waiters: { total: number; resolve: () => void }[] }>();
+  const credit = (ref: number, bytes: number) => {
+    const entry = credits.get(ref);
+    if (!entry) return; // a message whose sending has ended
+    entry.read += bytes;
+    entry.waiters = entry.waiters.filter((w) => (entry.read >= w.total ? (w.resolve(), false) : true));
+  };
   const close = (reason: string) => {
     if (closed) return;
     flush(); // what was sent before the close still goes, as if written at once
     closed = true;
     socket.destroy();
+    // A sender waiting for credits goes on, and learns of the close from sendChunk.
+    for (const entry of credits.values()) for (const w of entry.waiters.splice(0)) w.resolve();
     sink?.closed(reason);
   };
   return {
@@ -223,6 +255,8 @@ export function socketTransport(socket: Socket): Transport {
             sink?.frame(value, undefined);
           } else if (kind === KIND_CHUNK && body.length >= 4) {
             sink?.chunk(body.readUInt32BE(0), body.subarray(4));
+          } else if (kind === KIND_CREDIT && body.length === 8) {
+            credit(body.readUInt32BE(0), body.readUInt32BE(4));
           } else {
             return close(`unknown frame kind ${kind}`);
           }
@@ -254,6 +288,26 @@ export function socketTransport(socket: Socket): Transport {
         socket.once('close', done);
       });
       return draining;
+    },
+    sendCredit(ref, bytes) {
+      if (closed) return;
+      const frame = Buffer.allocUnsafe(13);
+      frame.writeUInt32BE(9, 0);
+      frame[4] = KIND_CREDIT;
+      frame.writeUInt32BE(ref, 5);
+      frame.writeUInt32BE(bytes, 9);
+      enqueue(frame);
+    },
+    watchCredits(ref) {
+      const entry = { read: 0, waiters: [] as { total: number; resolve: () => void }[] };
+      credits.set(ref, entry);
+      return {
+        reached: (total) =>
+          closed || entry.read >= total ? Promise.resolve() : new Promise((resolve) => entry.waiters.push({ total, resolve })),
+        stop: () => {
+          if (credits.get(ref) === entry) credits.delete(ref);
+        },
+      };
     },
     pause: () => socket.pause(),
     resume: () => socket.resume(),

@@ -30,6 +30,8 @@ export function memoryPair(): [Transport, Transport] {
         throw new Error('no chunks in memory');
       },
       drained: () => Promise.resolve(),
+      sendCredit() {},
+      watchCredits: () => ({ reached: () => Promise.resolve(), stop() {} }),
       pause() {},
       resume() {},
       close: () => {

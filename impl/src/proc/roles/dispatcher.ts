@@ -43,7 +43,8 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
   const slots = new DeliverySlots({ ...DEFAULT_SLOT_LIMITS, waitMs: SLOT_WAIT_MS });
   const maildirSlots = new DeliverySlots({ ...MAILDIR_SLOT_LIMITS, waitMs: SLOT_WAIT_MS });
   const users = new Map<string, Userbase>();
-  const inbox = new ContentInbox();
+  const fromQueue = socketTransport(socket);
+  const inbox = new ContentInbox((ref, bytes) => fromQueue.sendCredit(ref, bytes));
   let nextRef = 1;
   /** Deliveries under way, and who waits for them to be none (see drain). */
   let running = 0;
@@ -86,7 +87,7 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
         { type: 'agent.deliver', ref, envelope: { ...toWireEnvelope(envelope) }, user },
         { timeoutMs: DELIVERY_TIMEOUT_MS },
       );
-      await sendContent(agent.transport, ref, content);
+      await sendContent(agent.transport, ref, content, answer);
       return await answer;
     } finally {
       release();
@@ -97,7 +98,7 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
   const queue = new Peer({
     self: 'dispatcher',
     peer: 'queue',
-    transport: socketTransport(socket),
+    transport: fromQueue,
     log,
     onChunk: (ref, bytes) => inbox.chunk(ref, bytes),
     onClose: (reason) => inbox.fail(reason),
