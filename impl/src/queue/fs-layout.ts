@@ -2,7 +2,8 @@
  * Where the fs backend keeps things under the spool directory, and how the
  * spool is made ready at start-up.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatEnvelopeId, formatMessageId, messageIdOf, parseEnvelopeId, parseMessageId } from './ids.ts';
 import type { DirectoryHandles } from './spool-io.ts';
@@ -112,13 +113,15 @@ export async function initSpool(
 ): Promise<Map<MessageId, number>> {
   await rm(layout.incoming, { recursive: true, force: true });
   await rm(layout.temporary, { recursive: true, force: true });
+  // Blocking mkdir, as the queue's other quick calls (spool-io.ts): Node 20's asynchronous
+  // recursive mkdir reports a full disk (ENOSPC) as ENOENT, and a start that fails must say why.
   for (const dir of [layout.root, layout.incoming, layout.queue, layout.temporary, layout.corrupt]) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   const committed = new Map<MessageId, number>();
   let orphans = 0;
   for (let n = 0; n < 256; n++) {
-    await mkdir(join(layout.queue, bucketName(n)), { recursive: true, mode: 0o700 });
+    mkdirSync(join(layout.queue, bucketName(n)), { recursive: true, mode: 0o700 });
     const { messages, envelopes, bogus } = await listBucket(layout, n);
     for (const name of bogus) log(`warn: queue: bogus file queue/${bucketName(n)}/${name}, ignored`);
     for (const evpid of envelopes) {

@@ -3,8 +3,8 @@
  * envelope after a restart, and what happens to files that fail
  * validation.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rename } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { readdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MAX_ENVELOPE_BYTES, parseEnvelope, type ParsedEnvelope, type ValidateOptions } from './envelope-format.ts';
 import { listBucket, type SpoolLayout } from './fs-layout.ts';
@@ -98,7 +98,7 @@ export async function quarantine(
     ? [`envelope ${formatEnvelopeId(id)}`, layout.envelopeFile(id)]
     : [`message ${formatMessageId(id)}`, layout.messageFile(id)];
   try {
-    await mkdir(layout.corrupt, { recursive: true, mode: 0o700 });
+    mkdirSync(layout.corrupt, { recursive: true, mode: 0o700 }); // blocking: see initSpool on ENOSPC
     await rename(path, await freeName(layout.corrupt, basename(path)));
     log(`warn: queue: ${what}: ${reason}; moved to corrupt/`);
   } catch (err) {
