@@ -10,6 +10,7 @@
  *     log.info('info: OpenSMTPD-compatible smtpd starting');
  *     log.trace('imsg', 'imsg: smtp -> queue: queue.message.commit');
  */
+import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type TraceFlag, type TraceFlags } from './trace.ts';
 
@@ -52,7 +53,7 @@ export interface Logger {
 
 export function createLogger(initial: LoggerOptions): Logger {
   let options = initial;
-  const write = (line: string) => (options.write ?? ((l: string) => process.stderr.write(l)))(line);
+  const write = (line: string) => (options.write ?? writeStderr)(line);
   const now = () => (options.now ?? (() => new Date()))();
   const host = hostname().split('.')[0] ?? 'localhost';
   const emit = (message: string) => {
@@ -82,6 +83,48 @@ export function createLogger(initial: LoggerOptions): Logger {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** RFC 3164's timestamp, `Nov  5 04:05:06`, in local time, as /var/log/maillog shows it. */
+/** Lines that could not be written since the last one that was, and why the first failed. */
+const lost = { lines: 0, why: '' };
+
+/**
+ * A line to stderr, which may be a file on a full disk (`smtpd -d
+ * 2>>/var/log/smtpd.log`, with /var full: the bad day on which the log
+ * matters most). process.stderr would turn the failed write into an
+ * 'error' event, which, unheard, kills the process, and so the whole
+ * daemon; and a stream that failed once fails every later write, even
+ * after room is made. So each line is written with its own write(2): a
+ * line that cannot be written is counted and dropped, as syslog drops
+ * what it cannot store, and the first line that can be written again
+ * is preceded by how many were lost.
+ */
+function writeStderr(line: string): void {
+  try {
+    if (lost.lines > 0) {
+      writeAll(`warn: smtpd: ${lost.lines} log line(s) lost: could not write to stderr: ${lost.why}\n`);
+      lost.lines = 0;
+    }
+    writeAll(line);
+  } catch (err) {
+    if (lost.lines++ === 0) lost.why = (err as Error).message;
+  }
+}
+
+/**
+ * The whole text, looping over short writes. A pipe some process of the
+ * daemon made non-blocking (they share it) may be full for a moment
+ * (EAGAIN): the rest then goes through process.stderr, which waits.
+ */
+function writeAll(text: string): void {
+  const bytes = Buffer.from(text);
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(2, bytes, done, bytes.length - done);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    process.stderr.write(bytes.subarray(done));
+  }
+}
+
 export function syslogTime(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const day = String(date.getDate()).padStart(2, ' ');

@@ -4,10 +4,13 @@
  * a message the queue could commit is not refused for want of
  * descriptors it did not need all at once.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanUpAfterEach, committedContent, Dialog, freePort, smtpdBin, startDaemon, workDir } from './helpers.ts';
+import {
+  cleanUpAfterEach, committedContent, Dialog, freePort, repo, sendOne, smtpdBin, startDaemon, workDir, type RunningDaemon,
+} from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
 const asRoot = process.getuid?.() === 0;
@@ -75,5 +78,69 @@ describe.runIf(canMountTmpfs())('a spool on a file system with no room left', { 
     const line = daemon.lines.find((l) => /cannot start/.test(l)) ?? '';
     expect(line).toMatch(/ENOSPC|no space left/);
     expect(line).not.toMatch(/ENOENT/);
+  });
+});
+
+/** Appends `piece` to `file` until the disk is full. */
+function appendUntilFull(file: string, piece: Buffer): void {
+  const fd = openSync(file, 'a');
+  try {
+    for (;;) writeFileSync(fd, piece);
+  } catch {
+    // ENOSPC: full, as wanted
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Fills the file system at `dir` with a file of its own, then the last
+ * block of `log` (a write into a block the file has needs no room);
+ * returns the filler, whose removal makes room again.
+ */
+function fill(dir: string, log: string): string {
+  const filler = join(dir, 'filler');
+  appendUntilFull(filler, Buffer.alloc(4096));
+  appendUntilFull(log, Buffer.from('#'));
+  return filler;
+}
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.runIf(canMountTmpfs())('stderr on a full file system (the log of `smtpd -d 2>>file`)', { timeout: 60_000 }, () => {
+  it('the daemon goes on serving, and says how many log lines it lost once it can write again', async () => {
+    const port = await freePort();
+    const { dir, conf, spool } = workDir(port);
+    dirs.push(dir);
+    const logs = join(dir, 'logs');
+    mkdirSync(logs);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', logs]);
+    mounts.push(logs);
+    const logFile = join(logs, 'smtpd.log');
+    const fd = openSync(logFile, 'a');
+    const proc = spawn(process.execPath, [smtpdBin, '-d', '-v', '-f', conf, '--spool', spool], {
+      cwd: repo, detached: true, stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    running.push({ pid: proc.pid! } as RunningDaemon);
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+    await until(() => /processes started/.test(log()), 'the daemon started');
+    const filler = fill(logs, logFile);
+    for (let i = 0; i < 3; i++) expect(sendOne(port, `while-full-${i}`)).toMatch(/^250 /);
+    expect(committedContent(spool)).toContain('token while-full-2');
+    expect(proc.exitCode).toBeNull();
+    rmSync(filler);
+    expect(sendOne(port, 'after-full')).toMatch(/^250 /);
+    await until(() => /log line\(s\) lost/.test(log()), 'a note of the lines lost');
+    expect(log()).toMatch(/warn: smtpd: \d+ log line\(s\) lost: .*ENOSPC/);
+    expect(proc.exitCode).toBeNull();
+    void exited;
   });
 });
