@@ -7,6 +7,7 @@ import type { IncomingMessage, QueueBackend } from '../queue/backend.ts';
 import type { Envelope, MessageId } from '../queue/types.ts';
 import { queueChannel, toWire } from './channels/queue.ts';
 import { Peer } from './peer.ts';
+import type { StorageTrouble } from './storage-trouble.ts';
 import type { Transport } from './transport.ts';
 
 /** Stop reading the socket when this much content waits for the disk; read again below half of it. */
@@ -25,6 +26,8 @@ export interface MessagePathOptions {
   log: Logger;
   /** Called with the envelopes of each committed message (for the scheduler). */
   committed?: (envelopes: Envelope[]) => void;
+  /** Told of every message that could not be created or committed, to explain a full disk and the like. */
+  trouble?: StorageTrouble;
 }
 
 /**
@@ -98,7 +101,14 @@ export function serveMessagePath(options: MessagePathOptions): Peer<typeof queue
     serves: {
       channel: queueChannel,
       handlers: {
-        'queue.message.create': async () => ({ msgid: await create() }),
+        'queue.message.create': async () => {
+          try {
+            return { msgid: await create() };
+          } catch (err) {
+            options.trouble?.report(err);
+            throw err;
+          }
+        },
         'queue.message.commit': async ({ msgid, envelopes, spare }) => {
           const entry = find(msgid);
           // The spare is created while the commit waits for the disk.
@@ -123,6 +133,7 @@ export function serveMessagePath(options: MessagePathOptions): Peer<typeof queue
           } catch (err) {
             // The commit failed: smtp will not learn of the spare, so it goes.
             void next?.then((id) => abort(id), () => {});
+            options.trouble?.report(err);
             throw err;
           }
         },

@@ -79,6 +79,31 @@ describe.runIf(canMountTmpfs())('a spool on a file system with no room left', { 
     expect(line).toMatch(/ENOSPC|no space left/);
     expect(line).not.toMatch(/ENOENT/);
   });
+
+  it.each(['fs', 'log'] as const)('queue %s: a message is refused with 4xx and the log says what to do; once there is room, it is accepted', async (backend) => {
+    const port = await freePort();
+    const { dir, conf, spool } = workDir(port);
+    dirs.push(dir);
+    mkdirSync(spool);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', spool]);
+    mounts.push(spool);
+    const daemon = startDaemon(['-d', '-v', '-B', `queue=${backend}`, '-f', conf, '--spool', spool]);
+    running.push(daemon);
+    await daemon.waitFor(/processes started/);
+    const filler = join(spool, 'filler');
+    appendUntilFull(filler, Buffer.alloc(4096));
+    const dialog = await Dialog.open(port);
+    await dialog.send('EHLO client.example.org');
+    await dialog.send('MAIL FROM:<alice@example.org>');
+    await dialog.send('RCPT TO:<bob@example.org>');
+    const data = await dialog.send('DATA');
+    const end = data.startsWith('354') ? await dialog.send(`Subject: full\r\n\r\n${'x'.repeat(70)}\r\n`.repeat(200) + '.') : data;
+    expect(end).toMatch(/^4\d\d /);
+    await daemon.waitFor(new RegExp(`warn: queue: cannot store messages in the spool ${spool}: ENOSPC.*make room there`));
+    rmSync(filler);
+    expect(sendOne(port, 'after-room')).toMatch(/^250 /);
+    expect(daemon.proc.exitCode).toBeNull();
+  });
 });
 
 /** Appends `piece` to `file` until the disk is full. */

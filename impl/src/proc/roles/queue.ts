@@ -12,6 +12,7 @@ import { serveMessagePath } from '../message-path.ts';
 import { Peer } from '../peer.ts';
 import { QueueDelivery, scheduledEntryOf } from '../queue-delivery.ts';
 import type { Role, RoleContext } from '../role.ts';
+import { StorageTrouble } from '../storage-trouble.ts';
 import { socketTransport } from '../transport.ts';
 
 /** Envelopes found at start-up go to the scheduler in batches of this many. */
@@ -89,7 +90,9 @@ export async function startQueue(ctx: RoleContext): Promise<Role> {
   recovered += batch.length;
   log.info(`info: queue: ${recovered} envelope(s) in the spool at start-up`);
 
-  const smtp = serveMessagePath({ transport: socketTransport(fromSmtp), backend, log, committed: scheduleLater });
+  const smtp = serveMessagePath({
+    transport: socketTransport(fromSmtp), backend, log, committed: scheduleLater, trouble: new StorageTrouble(log, ctx.spool),
+  });
 
   return {
     stop: async () => {
