@@ -69,6 +69,7 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
     transport,
     log,
     onChunk: (ref, bytes) => inbox.chunk(ref, bytes),
+    onAbandon: (ref) => inbox.abandon(ref),
     onClose: () => process.exit(0),
     serves: {
       channel: agentChannel,

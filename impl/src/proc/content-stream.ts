@@ -31,8 +31,9 @@ export const CONTENT_WINDOW = 1024 * 1024;
  * Sends a stream's bytes as chunks tagged `ref`, waiting when the socket
  * is full or a window is out, then the end marker. `until` is the other
  * side's answer: once it has come, nobody reads what is left, and the
- * sending stops there (with no end marker: a reader still at work must
- * not take the part it got for the whole message).
+ * sending stops there, with an abandon marker rather than the end
+ * marker: a reader still at work must not take the part it got for the
+ * whole message, and the receiver can forget the stream.
  */
 export async function sendContent(
   transport: Transport, ref: number, content: NodeJS.ReadableStream, until?: Promise<unknown>,
@@ -47,7 +48,10 @@ export async function sendContent(
         const part = bytes.subarray(offset, offset + CHUNK);
         if (sent + part.length > CONTENT_WINDOW) {
           const room = credits.reached(sent + part.length - CONTENT_WINDOW).then(() => false);
-          if (await (answered ? Promise.race([room, answered]) : room)) return; // ends the loop, and closes `content`
+          if (await (answered ? Promise.race([room, answered]) : room)) {
+            transport.sendAbandon(ref);
+            return; // ends the loop, and closes `content`
+          }
         }
         if (!transport.sendChunk(ref, part)) await transport.drained();
         sent += part.length;
@@ -104,9 +108,22 @@ export class ContentInbox {
     return entry.stream;
   }
 
+  /** The sender stopped before the end: whoever reads the stream gets an error, not a message cut short. */
+  abandon(ref: number): void {
+    const entry = this.entries.get(ref);
+    if (!entry) return;
+    this.entries.delete(ref);
+    failQuietly(entry, 'the sender abandoned this content');
+  }
+
+  /** How many streams are remembered: for the tests. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** The other side went away: every unfinished stream fails (one nobody took just goes: nobody would hear of it). */
   fail(reason: string): void {
-    for (const { stream, taken } of this.entries.values()) stream.destroy(taken ? new Error(reason) : undefined);
+    for (const entry of this.entries.values()) failQuietly(entry, reason);
     this.entries.clear();
   }
 
@@ -141,4 +158,14 @@ export class ContentInbox {
     this.credit(ref, read - entry.credited);
     entry.credited = read;
   }
+}
+
+/**
+ * Ends a stream for good. A reader at work gets the error; one that is
+ * done (a delivery that has answered) has no listener left, and an
+ * 'error' event nobody hears would end the process: hence the empty one.
+ */
+function failQuietly(entry: Entry, reason: string): void {
+  entry.stream.on('error', () => {});
+  entry.stream.destroy(entry.taken ? new Error(reason) : undefined);
 }

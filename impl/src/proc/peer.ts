@@ -44,6 +44,8 @@ export interface PeerOptions<In extends Calls, Out extends Calls> {
   timeoutMs?: number;
   /** Content chunks (socket transports only). */
   onChunk?: (ref: number, bytes: Buffer) => void;
+  /** The sender stopped sending a message's content before its end. */
+  onAbandon?: (ref: number) => void;
   onClose?: (reason: string) => void;
 }
 
@@ -65,6 +67,7 @@ export class Peer<In extends Calls = NoCalls, Out extends Calls = NoCalls> {
     options.transport.attach({
       frame: (frame, handle) => this.receive(frame, handle),
       chunk: (ref, bytes) => this.chunk(ref, bytes),
+      abandoned: (ref) => this.abandoned(ref),
       closed: (reason) => this.closed(reason),
     });
   }
@@ -207,6 +210,12 @@ export class Peer<In extends Calls = NoCalls, Out extends Calls = NoCalls> {
     if (this.options.onChunk) return this.options.onChunk(ref, bytes);
     this.violations++;
     this.options.log.warn(`warn: ${this.options.self}: ${this.options.peer} sent content on a channel that takes none`);
+  }
+
+  private abandoned(ref: number): void {
+    if (this.options.onAbandon) return this.options.onAbandon(ref);
+    this.violations++;
+    this.options.log.warn(`warn: ${this.options.self}: ${this.options.peer} abandoned content on a channel that takes none`);
   }
 
   private closed(reason: string): void {

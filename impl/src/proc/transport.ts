@@ -23,6 +23,8 @@ import type { Server, Socket } from 'node:net';
 export interface TransportSink {
   frame(frame: unknown, handle: unknown): void;
   chunk(ref: number, bytes: Buffer): void;
+  /** The sender of `ref`'s content stopped before its end: it will send no more of it. */
+  abandoned?(ref: number): void;
   /** The other side went away (exited, closed the socket) or broke the framing. */
   closed(reason: string): void;
 }
@@ -46,6 +48,8 @@ export interface Transport {
    */
   sendCredit(ref: number, bytes: number): void;
   watchCredits(ref: number): CreditWatch;
+  /** Tells the receiver that the rest of `ref`'s content will not come. */
+  sendAbandon(ref: number): void;
   /** Stops reading (the receiver is behind), and starts again. */
   pause(): void;
   resume(): void;
@@ -90,6 +94,7 @@ export function ipcTransport(endpoint: IpcEndpoint): Transport {
     drained: () => Promise.resolve(),
     sendCredit() {},
     watchCredits: () => NO_CREDITS,
+    sendAbandon() {},
     pause() {},
     resume() {},
     close() {
@@ -105,6 +110,8 @@ const KIND_JSON = 0;
 const KIND_CHUNK = 1;
 /** A receiver's credit: 4 bytes of message reference, 4 of how many more bytes of its content it has read. */
 const KIND_CREDIT = 2;
+/** A sender's word that a message's content stops here, unfinished: 4 bytes of message reference. */
+const KIND_ABANDON = 3;
 /** Larger frames are a protocol violation: a peer cannot make us buffer without bound. */
 export const MAX_FRAME = 1 << 20;
 
@@ -257,6 +264,8 @@ export function socketTransport(socket: Socket): Transport {
             sink?.chunk(body.readUInt32BE(0), body.subarray(4));
           } else if (kind === KIND_CREDIT && body.length === 8) {
             credit(body.readUInt32BE(0), body.readUInt32BE(4));
+          } else if (kind === KIND_ABANDON && body.length === 4) {
+            sink?.abandoned?.(body.readUInt32BE(0));
           } else {
             return close(`unknown frame kind ${kind}`);
           }
@@ -296,6 +305,14 @@ export function socketTransport(socket: Socket): Transport {
       frame[4] = KIND_CREDIT;
       frame.writeUInt32BE(ref, 5);
       frame.writeUInt32BE(bytes, 9);
+      enqueue(frame);
+    },
+    sendAbandon(ref) {
+      if (closed) return;
+      const frame = Buffer.allocUnsafe(9);
+      frame.writeUInt32BE(5, 0);
+      frame[4] = KIND_ABANDON;
+      frame.writeUInt32BE(ref, 5);
       enqueue(frame);
     },
     watchCredits(ref) {

@@ -22,6 +22,7 @@ async function pair() {
       counter.received += bytes.length;
       inbox.chunk(ref, bytes);
     },
+    abandoned: (ref) => inbox.abandon(ref),
     closed: () => inbox.fail('closed'),
   });
   sender.attach({ frame: () => {}, chunk: () => {}, closed: () => {} });
@@ -71,12 +72,33 @@ describe('content between processes', () => {
     receiver.close();
   });
 
-  it('stops sending when the other side has answered without reading (`until`)', async () => {
-    const { sender, receiver } = await pair();
+  it('stops sending when the other side has answered without reading (`until`), and the receiver forgets the stream', async () => {
+    const { sender, receiver, inbox } = await pair();
     const { stream } = content(16);
     // Nobody takes ref 9: the receiver answered at once (a refused delivery, a bad request).
     await sendContent(sender, 9, stream, Promise.resolve());
     expect(stream.destroyed).toBe(true);
+    await settle(100);
+    expect(inbox.size).toBe(0);
+    sender.close();
+    receiver.close();
+  });
+
+  it('a reader of content its sender abandoned gets an error, not a message cut short', async () => {
+    const { sender, receiver, inbox } = await pair();
+    const { stream } = content(16);
+    const reader = inbox.take(4);
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const sent = sendContent(sender, 4, stream, answered);
+    await settle(100);
+    answer(); // as a request's timeout would, while the reader still reads
+    await sent;
+    const read = (async () => {
+      for await (const piece of reader) void piece;
+    })();
+    await expect(read).rejects.toThrow(/abandoned/);
+    expect(inbox.size).toBe(0);
     sender.close();
     receiver.close();
   });

@@ -32,6 +32,7 @@ export function memoryPair(): [Transport, Transport] {
       drained: () => Promise.resolve(),
       sendCredit() {},
       watchCredits: () => ({ reached: () => Promise.resolve(), stop() {} }),
+      sendAbandon() {},
       pause() {},
       resume() {},
       close: () => {

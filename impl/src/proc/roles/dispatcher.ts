@@ -101,6 +101,7 @@ export async function startDispatcher(ctx: RoleContext): Promise<Role> {
     transport: fromQueue,
     log,
     onChunk: (ref, bytes) => inbox.chunk(ref, bytes),
+    onAbandon: (ref) => inbox.abandon(ref),
     onClose: (reason) => inbox.fail(reason),
     serves: {
       channel: dispatcherChannel,
