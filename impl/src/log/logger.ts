@@ -80,9 +80,6 @@ export function createLogger(initial: LoggerOptions): Logger {
   };
 }
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** RFC 3164's timestamp, `Nov  5 04:05:06`, in local time, as /var/log/maillog shows it. */
 /** Lines that could not be written since the last one that was, and why the first failed. */
 const lost = { lines: 0, why: '' };
 
@@ -125,6 +122,9 @@ function writeAll(text: string): void {
   }
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 3164's timestamp, `Nov  5 04:05:06`, in local time, as /var/log/maillog shows it. */
 export function syslogTime(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const day = String(date.getDate()).padStart(2, ' ');
