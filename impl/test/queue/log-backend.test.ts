@@ -336,8 +336,8 @@ describe('the log backend', () => {
         `warn: queue: log segment ${segmentPath(spool, 3)} was removed while in use: copying what is live in it to a new segment`,
         'info: queue: 3 messages copied out of the removed log segment and those before it',
       ]);
+      await q.close(); // segments are unlinked in the background; close() waits for them
       expect(segmentFiles(spool)).not.toContain('00000001');
-      await q.close();
 
       ({ q } = await open(spool, options));
       expect((await recoverAll(q)).sort(byId)).toEqual([b!, m2!, m3!, m4!].sort(byId));
