@@ -3,7 +3,8 @@
  * quoting, several messages in one file, the dot-lock, and the file cut
  * back to its old size when an append fails half-way.
  */
-import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { content, readMboxWithPython, tempDirPerTest, unix } from './helpers.ts'
 
 const DATE = new Date(2024, 1, 1, 9, 5, 7);
 const FAST_LOCK = { retries: 3, retryDelayMs: 20 };
+const hasLockfile = spawnSync('lockfile', ['-v']).error === undefined;
 
 describe('mbox delivery', () => {
   const freshDir = tempDirPerTest();
@@ -71,6 +73,23 @@ describe('mbox delivery', () => {
     utimesSync(`${path}.lock`, old, old);
     expect(await appendMbox(path, content('Subject: x\r\n\r\nx\r\n'), { from: 'a@b', lock: FAST_LOCK })).toMatchObject({ result: 'ok' });
     expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  // procmail's lockfile(1) takes the same USER.lock as procmail, mutt's
+  // dotlock and liblockfile: the lock only works if both sides see it.
+  it.runIf(hasLockfile)("waits for procmail's lockfile(1), and lockfile(1) waits for it", async () => {
+    const path = setup();
+    expect(spawnSync('lockfile', ['-r', '0', `${path}.lock`]).status).toBe(0);
+    const busy = await appendMbox(path, content('Subject: x\r\n\r\nx\r\n'), { from: 'a@b', lock: FAST_LOCK });
+    expect(busy.result !== 'ok' && busy.reason).toMatch(/mailbox is locked/);
+    rmSync(`${path}.lock`, { force: true });
+
+    const held = await acquireDotlock(path);
+    expect(spawnSync('lockfile', ['-r', '0', `${path}.lock`]).status).not.toBe(0);
+    await held.release();
+    expect(spawnSync('lockfile', ['-r', '0', `${path}.lock`]).status).toBe(0);
+    rmSync(`${path}.lock`, { force: true });
+    expect(await appendMbox(path, content('Subject: y\r\n\r\ny\r\n'), { from: 'a@b', lock: FAST_LOCK })).toMatchObject({ result: 'ok' });
   });
 
   it('cuts the file back to its old size when the message cannot be read to its end', async () => {
