@@ -213,7 +213,8 @@ export class Session {
    */
   private async execute(raw: Buffer): Promise<void> {
     this.command = '';
-    const text = raw.includes(0) ? undefined : decodeLine(raw);
+    const nul = raw.includes(0);
+    const text = nul ? undefined : decodeLine(raw);
     const seen = text ?? raw.toString('latin1');
     const space = seen.indexOf(' ');
     const verb = asciiUpper(space < 0 ? seen : seen.slice(0, space));
@@ -222,7 +223,7 @@ export class Session {
     const blank = args.search(/[ \t]/);
     const shown = verb === 'AUTH' && blank >= 0 ? `AUTH ${args.slice(0, blank)} ********` : seen;
     this.ctx.logger.trace?.(`smtp: ${this.id}: <<< ${visible(shown)}`);
-    if (raw.includes(0)) return this.reply(R.nulInCommand);
+    if (nul) return this.reply(R.nulInCommand);
     if (text === undefined) return this.reply(R.notUtf8);
     this.command = shown;
     if (raw.length + 2 > lineLimit(verb)) return this.reply(R.lineTooLong);
