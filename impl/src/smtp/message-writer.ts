@@ -54,16 +54,19 @@ export class MessageWriter {
    * has a NUL, it will be refused, so storing more would only fill the
    * disk. The client is not told until the final dot (SMTP has no way to
    * interrupt DATA), and must still send the rest, which the session reads
-   * and drops.
+   * and drops. Of two problems, the one that comes first in the message
+   * is the one reported: a NUL within the limit and a size over it in the
+   * same piece must get the same reply as when TCP cut them apart.
    */
   async content(pieces: Buffer[]): Promise<void> {
     const batch: Buffer[] = [];
     for (const piece of pieces) {
       if (this.error) return;
+      const nul = piece.indexOf(0);
+      if (nul >= 0 && this.size + nul < this.opts.maxSize) this.error = 'nul';
+      else if (this.size + piece.length > this.opts.maxSize) this.error = 'size';
       this.size += piece.length;
-      if (this.size > this.opts.maxSize) this.error = 'size';
-      else if (piece.includes(0)) this.error = 'nul';
-      else if (!this.scan.done) {
+      if (!this.error && !this.scan.done) {
         this.scan.feed(piece);
         if (this.scan.received >= MAX_HOPS) this.error = 'loop';
       }

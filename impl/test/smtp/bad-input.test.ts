@@ -237,6 +237,23 @@ describe('limits', () => {
     expect(await c.command(`${'Received: from a by b\r\n'.repeat(99)}\r\nbody\r\n.`)).toMatch(/^250 /);
     expect(store.messages.map((m) => m.state)).toEqual(['aborted', 'aborted', 'committed']);
   });
+
+  // Found by impl/fuzz/smtp.ts: the reply depended on where TCP cut the message.
+  for (const [how, send] of [
+    ['in one write', async (c: RawClient, text: string) => c.send(text)],
+    ['one octet at a time', sendBytewise],
+  ] as const) {
+    it(`answers a message with NUL that is also too big for the first of the two problems, sent ${how}`, async () => {
+      const { port } = await startServer({ limits: { maxMessageSize: 20 } });
+      const c = await ehloClient(port);
+      await transaction(c);
+      await send(c, `nul \0 here\r\n${'x'.repeat(100)}\r\n.\r\n`);
+      expect(await c.reply()).toBe('554 5.6.0 Other/Undefined media error: Message contains NUL characters');
+      await transaction(c);
+      await send(c, `${'x'.repeat(100)}\r\nnul \0 here\r\n.\r\n`);
+      expect(await c.reply()).toBe('552 5.3.4 Message too big for system: Transaction failed, message too big');
+    });
+  }
 });
 
 describe('SMTP smuggling', () => {
