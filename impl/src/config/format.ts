@@ -24,8 +24,13 @@ export function quoted(value: string): string {
   return `"${value.replace(/"/g, '\\"')}"`;
 }
 
+/** A reference to a table: its name quoted as any other, or a reserved word (`<"domain">`) would not parse again. */
+function tableRef(name: string): string {
+  return `<${word(name)}>`;
+}
+
 function target(t: ValueOrTable): string {
-  return t.kind === 'table' ? `<${t.name}>` : word(t.value);
+  return t.kind === 'table' ? tableRef(t.name) : word(t.value);
 }
 
 /** The whole configuration, one statement per line. */
@@ -82,10 +87,10 @@ function formatListen(l: ListenDecl): string {
   if (l.tls) parts.push(l.tls.mode === 'starttls' ? 'tls' : l.tls.mode + (l.tls.verify ? ' verify' : ''));
   if (l.pki !== undefined) parts.push(`pki ${word(l.pki)}`);
   if (l.ca !== undefined) parts.push(`ca ${word(l.ca)}`);
-  if (l.auth) parts.push((l.auth.required ? 'auth' : 'auth-optional') + (l.auth.table !== undefined ? ` <${l.auth.table}>` : ''));
-  if (l.senders) parts.push(`senders <${l.senders.table}>${l.senders.masquerade ? ' masquerade' : ''}`);
+  if (l.auth) parts.push((l.auth.required ? 'auth' : 'auth-optional') + (l.auth.table !== undefined ? ` ${tableRef(l.auth.table)}` : ''));
+  if (l.senders) parts.push(`senders ${tableRef(l.senders.table)}${l.senders.masquerade ? ' masquerade' : ''}`);
   if (l.hostname !== undefined) parts.push(`hostname ${word(l.hostname)}`);
-  if (l.hostnames !== undefined) parts.push(`hostnames <${l.hostnames}>`);
+  if (l.hostnames !== undefined) parts.push(`hostnames ${tableRef(l.hostnames)}`);
   if (l.tag !== undefined) parts.push(`tag ${word(l.tag)}`);
   if (l.filter !== undefined) parts.push(`filter ${typeof l.filter === 'string' ? quoted(l.filter) : `{ ${l.filter.map(quoted).join(', ')} }`}`);
   if (l.maskSrc) parts.push('mask-src');
@@ -102,13 +107,13 @@ function formatAction(a: ActionDecl): string {
     parts.push('relay');
     if (o.host) parts.push(`host ${target(o.host)}`);
     if (o.backup) parts.push(o.backup.mx !== undefined ? `backup mx ${word(o.backup.mx)}` : 'backup');
-    if (o.domain !== undefined) parts.push(`domain <${o.domain}>`);
+    if (o.domain !== undefined) parts.push(`domain ${tableRef(o.domain)}`);
     if (o.tls) parts.push(o.tls.noVerify ? 'tls no-verify' : 'tls');
-    if (o.auth !== undefined) parts.push(`auth <${o.auth}>`);
+    if (o.auth !== undefined) parts.push(`auth ${tableRef(o.auth)}`);
     if (o.pki !== undefined) parts.push(`pki ${word(o.pki)}`);
     if (o.ca !== undefined) parts.push(`ca ${word(o.ca)}`);
     if (o.helo !== undefined) parts.push(`helo ${word(o.helo)}`);
-    if (o.heloSrc !== undefined) parts.push(`helo-src <${o.heloSrc}>`);
+    if (o.heloSrc !== undefined) parts.push(`helo-src ${tableRef(o.heloSrc)}`);
     if (o.mailFrom !== undefined) parts.push(`mail-from ${word(o.mailFrom)}`);
     if (o.src) parts.push(`src ${target(o.src)}`);
     if (o.srs) parts.push('srs');
@@ -125,10 +130,10 @@ function formatAction(a: ActionDecl): string {
   }
   const o = a.options;
   const exec = (allow: boolean) => (allow ? ' allow-exec' : '');
-  if (o.alias) parts.push(`alias <${o.alias.table}>${exec(o.alias.allowExec)}`);
-  if (o.virtual) parts.push(`virtual <${o.virtual.table}>${exec(o.virtual.allowExec)}`);
+  if (o.alias) parts.push(`alias ${tableRef(o.alias.table)}${exec(o.alias.allowExec)}`);
+  if (o.virtual) parts.push(`virtual ${tableRef(o.virtual.table)}${exec(o.virtual.allowExec)}`);
   if (o.forwardFile) parts.push(`forward-file${exec(o.forwardFile.allowExec)}`);
-  if (o.userbase !== undefined) parts.push(`userbase <${o.userbase}>`);
+  if (o.userbase !== undefined) parts.push(`userbase ${tableRef(o.userbase)}`);
   if (o.user !== undefined) parts.push(`user ${word(o.user)}`);
   if (o.wrapper !== undefined) parts.push(`wrapper ${word(o.wrapper)}`);
   if (o.ttl) parts.push(`ttl ${o.ttl.text}`);
