@@ -19,9 +19,13 @@ export function word(value: string): string {
   return bare ? value : quoted(value);
 }
 
-/** A value in double quotes, with its double quotes escaped. */
+/**
+ * A value in double quotes, with its double quotes escaped. Inside quotes
+ * the lexer reads `\ ` and `\<tab>` as a space and a tab, so a backslash
+ * of the value before either is doubled (`\\ ` reads back as `\ `).
+ */
 export function quoted(value: string): string {
-  return `"${value.replace(/"/g, '\\"')}"`;
+  return `"${value.replace(/\\(?=[ \t])/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 /** A reference to a table: its name quoted as any other, or a reserved word (`<"domain">`) would not parse again. */
@@ -43,7 +47,7 @@ export function formatStatement(st: Statement): string {
     case 'macro': return `${st.name} = ${quoted(st.value)}`;
     case 'include': return `# include ${quoted(st.path)} (its statements follow)`;
     case 'table': {
-      if (!st.entries) return `table ${word(st.name)} ${st.path === undefined ? st.backend : `${st.backend}:${st.path}`}`;
+      if (!st.entries) return `table ${word(st.name)} ${st.path === undefined ? st.backend : word(`${st.backend}:${st.path}`)}`;
       const entries = st.entries.shape === 'list'
         ? st.entries.values.map(word)
         : st.entries.pairs.map((p) => `${word(p.key)} = ${word(p.value)}`);

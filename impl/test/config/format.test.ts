@@ -45,6 +45,23 @@ describe('formatConfig', () => {
     expect(formatConfig(config)).toBe(once);
   });
 
+  // Found by impl/fuzz/config.ts: both were printed so that they read back as something else.
+  it('writes a path with spaces and a backslash before a space so that they read back the same', () => {
+    const text = [
+      'table domains "/etc/mail/my domains"',
+      'action "local" mda "/bin/filter a\\\\ b"', // in the file: "/bin/filter a\\ b", the value: a\ b
+      'match for domain <domains> action "local"',
+    ].join('\n');
+    const first = parseOk(text);
+    const once = formatConfig(first);
+    const { config, errors } = parseConfig(once, { file: 'formatted.conf' });
+    expect(errors.map(String)).toEqual([]);
+    expect(config.tables.find((t) => t.name === 'domains')?.path).toBe('/etc/mail/my domains');
+    const action = config.statements.find((st) => st.kind === 'action');
+    expect(action).toMatchObject({ method: { kind: 'mda', command: '/bin/filter a\\ b' } });
+    expect(formatConfig(config)).toBe(once);
+  });
+
   it('gives text that parses to the same configuration', () => {
     for (const name of ['full.conf', 'man-dkim.conf', 'man-tls-auth.conf', 'man-reject-forged.conf', 'debian-default.conf']) {
       const once = formatConfig(parseOk(readFileSync(join(configs, name), 'utf8')));
