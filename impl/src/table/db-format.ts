@@ -175,7 +175,13 @@ export class TableDb {
     return buffer.subarray(0, readSync(this.fd, buffer, 0, length, position));
   }
 
+  /**
+   * Exactly `length` bytes from `position`. The lengths come from the
+   * file: in a damaged one they may say gigabytes, and are checked
+   * against its size before a buffer is made for them.
+   */
   private readAt(position: number, length: number): Buffer {
+    if (position + length > this.stats.size) throw this.corrupt();
     const buffer = Buffer.alloc(length);
     const got = length === 0 ? 0 : readSync(this.fd, buffer, 0, length, position);
     if (got !== length) throw this.corrupt();

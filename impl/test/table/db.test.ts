@@ -143,6 +143,18 @@ describe('makemap and the db backend', () => {
     expect(() => TableDb.open(path)).toThrow('database is truncated or corrupt');
   });
 
+  // Found by impl/fuzz/disk.ts: a lookup allocated what the lengths said (up to 4 GiB), or failed with a RangeError.
+  it('refuses a record whose lengths run past the end of the file, without reading them', () => {
+    const path = join(dir(), 'long.db');
+    const bytes = encodeTableDb('mapping', [{ key: 'bob', value: 'x' }]);
+    bytes.writeUInt32LE(0xffff_ffff, HEADER_SIZE + 4); // the first record's value length
+    writeFileSync(path, bytes);
+    const db = TableDb.open(path);
+    expect(() => db.get('bob')).toThrow('database is truncated or corrupt');
+    expect(() => [...db.entries()]).toThrow('database is truncated or corrupt');
+    db.close();
+  });
+
   it('does not answer regex lookups', () => {
     const path = join(dir(), 'r.db');
     writeFileSync(path, encodeTableDb('list', [{ key: '^mx' }]));
