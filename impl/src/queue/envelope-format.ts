@@ -102,9 +102,9 @@ export function parseEnvelope(text: string, options: ValidateOptions = {}): Pars
  */
 export function validateEnvelope(raw: unknown, options: ValidateOptions = {}): ParsedEnvelope {
   if (!isRecord(raw)) return { error: 'not an object' };
-  if (raw['version'] !== ENVELOPE_VERSION) return { error: `version mismatch (${String(raw['version'])})` };
+  if (raw['version'] !== ENVELOPE_VERSION) return { error: `version mismatch (${shown(String(raw['version']))})` };
   for (const key of Object.keys(raw)) {
-    if (!FIELDS.has(key)) return { error: `unknown field ${key}` };
+    if (!FIELDS.has(key)) return { error: `unknown field ${shown(key)}` };
   }
 
   const id = typeof raw['id'] === 'string' ? parseEnvelopeId(raw['id']) : undefined;
@@ -192,6 +192,16 @@ function deliveryOf(v: unknown): LocalDelivery | null {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Text from a damaged file as a log line may quote it: 40 characters at
+ * most, anything but printable ASCII escaped, so that a long or crafted
+ * field name cannot flood the log or start a line of its own.
+ */
+function shown(text: string): string {
+  const cut = text.length > 40 ? `${text.slice(0, 40)}...` : text;
+  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The longest ENVID and ORCPT an envelope holds (RFC 3461 4.4 and 4.2), after xtext decoding. */

@@ -77,6 +77,13 @@ describe('envelope files', () => {
     expect(validateEnvelope(record(changes))).toEqual({ error });
   });
 
+  // Found by impl/fuzz/disk.ts: a damaged file's field name went into the log line whole, line feeds and all.
+  it('names a field or version from the file in a short line, its control characters escaped', () => {
+    const name = 'a\nwarn: forged'.padEnd(200, 'x');
+    expect(validateEnvelope(record({ [name]: 1 }))).toEqual({ error: `unknown field a\\u000awarn: forged${'x'.repeat(26)}...` });
+    expect(validateEnvelope(record({ version: 'v'.repeat(100) }))).toEqual({ error: `version mismatch (${'v'.repeat(40)}...)` });
+  });
+
   it('refuses a dispatcher that smtpd.conf does not have, when told which exist', () => {
     const text = serializeEnvelope(full);
     expect(parseEnvelope(text, { dispatchers: new Set(['relay']) })).toEqual({ envelope: full });
