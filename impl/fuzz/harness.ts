@@ -70,7 +70,7 @@ export async function fuzzMain(url: string, name: string, runCase: (seed: number
   // Node 20 does not give a worker the main thread's --import: the worker registers tsx itself, then loads the fuzzer.
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(url)}); })`;
-  const worker = new Worker(boot, { eval: true, workerData: options });
+  const worker = new Worker(boot, { eval: true, workerData: options, argv: process.argv.slice(2) });
   let current = -1;
   let lastStart = Date.now();
   let failed = 0;
