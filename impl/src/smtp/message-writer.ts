@@ -55,21 +55,23 @@ export class MessageWriter {
    * disk. The client is not told until the final dot (SMTP has no way to
    * interrupt DATA), and must still send the rest, which the session reads
    * and drops. Of two problems, the one that comes first in the message
-   * is the one reported: a NUL within the limit and a size over it in the
-   * same piece must get the same reply as when TCP cut them apart.
+   * is the one reported, so that the reply does not depend on where TCP
+   * cut it: the header scan reads a piece only up to its first NUL or its
+   * first octet over the limit, and a loop found there comes first.
    */
   async content(pieces: Buffer[]): Promise<void> {
     const batch: Buffer[] = [];
     for (const piece of pieces) {
       if (this.error) return;
+      const room = this.opts.maxSize - this.size;
       const nul = piece.indexOf(0);
-      if (nul >= 0 && this.size + nul < this.opts.maxSize) this.error = 'nul';
-      else if (this.size + piece.length > this.opts.maxSize) this.error = 'size';
+      const clean = Math.min(nul < 0 ? piece.length : nul, room);
       this.size += piece.length;
-      if (!this.error && !this.scan.done) {
-        this.scan.feed(piece);
+      if (!this.scan.done) {
+        this.scan.feed(clean < piece.length ? piece.subarray(0, clean) : piece);
         if (this.scan.received >= MAX_HOPS) this.error = 'loop';
       }
+      if (!this.error && clean < piece.length) this.error = nul >= 0 && nul < room ? 'nul' : 'size';
       if (this.error) return;
       batch.push(piece);
     }

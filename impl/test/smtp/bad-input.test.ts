@@ -253,6 +253,14 @@ describe('limits', () => {
       await send(c, `${'x'.repeat(100)}\r\nnul \0 here\r\n.\r\n`);
       expect(await c.reply()).toBe('552 5.3.4 Message too big for system: Transaction failed, message too big');
     });
+
+    it(`answers a mail loop with NUL after the loop's Received: fields for the loop, sent ${how}`, async () => {
+      const { port } = await startServer();
+      const c = await ehloClient(port);
+      await transaction(c);
+      await send(c, `${'Received: from a by b\r\n'.repeat(100)}\r\nnul \0 here\r\n.\r\n`);
+      expect(await c.reply()).toBe('554 5.4.6 Routing loop detected: Loop detected');
+    });
   }
 });
 
