@@ -19,6 +19,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import { openQueueBackend } from '../src/queue/index.ts';
 import { encodeEnvelope, parseEnvelope, serializeEnvelope } from '../src/queue/envelope-format.ts';
 import { decodeHeader, HEADER_BYTES, isRecordType, record } from '../src/queue/log-format.ts';
@@ -36,8 +37,8 @@ const KINDS = ['envelope', 'fs', 'log', 'table', 'db'] as const;
 type Kind = (typeof KINDS)[number];
 const only = flags.only as Kind | undefined;
 
-const WORK = mkdtempSync(join(tmpdir(), 'saf-fuzz-disk-'));
-process.on('exit', () => rmSync(WORK, { recursive: true, force: true }));
+/** The spools and files of the cases, made only in the worker that runs them (see harness.ts). */
+const WORK = isMainThread ? '' : mkdtempSync(join(tmpdir(), 'saf-fuzz-disk-'));
 
 // ---------------------------------------------------------------- inputs
 
@@ -72,7 +73,7 @@ async function baseSpool(name: 'fs' | 'log'): Promise<{ spool: string; envelopes
   return { spool, envelopes };
 }
 
-const bases = { fs: await baseSpool('fs'), log: await baseSpool('log') };
+const bases = isMainThread ? undefined! : { fs: await baseSpool('fs'), log: await baseSpool('log') };
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
@@ -302,4 +303,4 @@ async function runCase(seed: number, n: number): Promise<string[]> {
   }
 }
 
-await fuzzMain(import.meta.url, `disk${only ? ` (${only})` : ''}`, runCase);
+await fuzzMain(import.meta.url, `disk${only ? ` (${only})` : ''}`, runCase, () => rmSync(WORK, { recursive: true, force: true }));

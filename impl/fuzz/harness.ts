@@ -44,7 +44,9 @@ type Message = { kind: 'start'; n: number } | { kind: 'problems'; n: number; pro
  * In the main thread: starts the worker and watches it. In the worker:
  * runs the cases, reporting each before it starts, so that a hang names its case.
  */
-export async function fuzzMain(url: string, name: string, runCase: (seed: number, n: number) => string[] | Promise<string[]>): Promise<void> {
+export async function fuzzMain(
+  url: string, name: string, runCase: (seed: number, n: number) => string[] | Promise<string[]>, cleanup?: () => void,
+): Promise<void> {
   if (!isMainThread) {
     const o = workerData as FuzzOptions;
     const post = (m: Message) => parentPort!.postMessage(m);
@@ -63,6 +65,7 @@ export async function fuzzMain(url: string, name: string, runCase: (seed: number
       ran++;
       if (problems.length > 0) post({ kind: 'problems', n, problems });
     }
+    cleanup?.(); // here, not at exit: a terminated worker runs no exit handlers
     post({ kind: 'done', ran });
     return;
   }
