@@ -30,6 +30,7 @@ import { parseTableFile } from '../src/table/file-format.ts';
 import { openTable } from '../src/table/index.ts';
 import { TableError, type TableEntry } from '../src/table/types.ts';
 import { fuzzMain } from './harness.ts';
+import { template } from '../test/queue/envelope-template.ts';
 import { caseRandom, mutateBytes, type Random } from './random.ts';
 
 const { values: flags } = parseArgs({ options: { only: { type: 'string' }, show: { type: 'boolean' } }, strict: false });
@@ -42,19 +43,6 @@ const WORK = isMainThread ? '' : mkdtempSync(join(tmpdir(), 'saf-fuzz-disk-'));
 
 // ---------------------------------------------------------------- inputs
 
-function template(recipient: string, overrides: Partial<Envelope> = {}): Omit<Envelope, 'id' | 'messageId'> {
-  return {
-    sender: { user: 'alice', domain: 'example.org' },
-    recipient: { user: recipient, domain: 'example.net' },
-    originalRecipient: { user: recipient, domain: 'example.net' },
-    dispatcher: 'relay',
-    origin: { clientAddress: '192.0.2.1', clientName: 'mail.example.org', helo: 'mail.example.org' },
-    createdAt: 1_700_000_000,
-    expiresAt: 1_700_345_600,
-    attempts: 0,
-    ...overrides,
-  };
-}
 
 /** A spool of each on-disk backend with a few messages, envelopes updated and deleted: made once, copied per case. */
 async function baseSpool(name: 'fs' | 'log'): Promise<{ spool: string; envelopes: Envelope[] }> {

@@ -6,20 +6,9 @@ import type { QueueBackend } from '../../src/queue/backend.ts';
 import { formatEnvelopeId, formatMessageId } from '../../src/queue/ids.ts';
 import type { Envelope } from '../../src/queue/types.ts';
 
-/** An envelope as the SMTP engine would commit it. */
-export function template(recipient = 'bob', overrides: Partial<Envelope> = {}): Omit<Envelope, 'id' | 'messageId'> {
-  return {
-    sender: { user: 'alice', domain: 'example.org' },
-    recipient: { user: recipient, domain: 'example.net' },
-    originalRecipient: { user: recipient, domain: 'example.net' },
-    dispatcher: 'relay',
-    origin: { clientAddress: '192.0.2.1', clientName: 'mail.example.org', helo: 'mail.example.org' },
-    createdAt: 1_700_000_000,
-    expiresAt: 1_700_345_600,
-    attempts: 0,
-    ...overrides,
-  };
-}
+import { template } from './envelope-template.ts';
+
+export { template };
 
 /** A fresh spool directory, removed by the returned function. */
 export function tempSpool(): { spool: string; cleanup: () => void } {
