@@ -2,7 +2,7 @@
  * The maildir agent, read back by Python's mailbox.Maildir: what a mail
  * reader sees is the message with Unix line ends, byte for byte.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliverMaildir, isSpamHeader, maildirUniqueName } from '../../src/delivery/maildir.ts';
@@ -26,6 +26,23 @@ describe('maildir delivery', () => {
     expect(read.inbox).toHaveLength(1);
     expect(read.inbox[0]!.bytes.equals(unix(MESSAGE))).toBe(true);
     expect(outcome.result === 'ok' && outcome.detail).toBe(join(dir, 'new', read.inbox[0]!.name!));
+  });
+
+  it('checks a Maildir once per process, and again when the user removed tmp/, new/ or the whole Maildir', async () => {
+    const dir = setup();
+    expect((await deliverMaildir(dir, content(MESSAGE))).result).toBe('ok');
+    rmSync(join(dir, 'tmp'), { recursive: true });
+    expect((await deliverMaildir(dir, content(MESSAGE))).result).toBe('ok'); // the create in tmp/ fails, the check mends it
+    rmSync(dir, { recursive: true });
+    expect((await deliverMaildir(dir, content(MESSAGE))).result).toBe('ok');
+    expect(readMaildirWithPython(dir).inbox).toHaveLength(1);
+    // new/ gone: the rename fails, for now; the next delivery checks again and mends it.
+    rmSync(join(dir, 'new'), { recursive: true });
+    const failed = await deliverMaildir(dir, content(MESSAGE));
+    expect(failed.result).toBe('tempfail');
+    expect((await deliverMaildir(dir, content(MESSAGE))).result).toBe('ok');
+    expect(readMaildirWithPython(dir).inbox).toHaveLength(1);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
   it('keeps arbitrary 8-bit bytes and gives a last line without a line end one', async () => {
