@@ -12,7 +12,7 @@
  *    exists, the message goes there (OpenSMTPD's EXTENSION); a folder is
  *    never created for a tag, or any sender could make folders.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { closeSync, constants, fsync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute } from 'node:path';
@@ -39,6 +39,23 @@ const FOLDER_ESCAPE = "!#$%&'*/?^`{|}~";
 
 let sequence = 0;
 
+/**
+ * Random bytes for file names, drawn 4 KiB at a time: one call into
+ * OpenSSL per 512 names instead of one per name, which showed in the
+ * agent's profile at 100 sessions (3% of its time).
+ */
+const randomPool = Buffer.alloc(4096);
+let randomUsed = randomPool.length;
+
+function randomHex8(): string {
+  if (randomUsed === randomPool.length) {
+    randomFillSync(randomPool);
+    randomUsed = 0;
+  }
+  randomUsed += 8;
+  return randomPool.toString('hex', randomUsed - 8, randomUsed);
+}
+
 // #region unique-name
 /**
  * A name unique to this delivery, in the form the maildir spec and
@@ -50,7 +67,7 @@ let sequence = 0;
 export function maildirUniqueName(host = osHostname()): string {
   const micros = BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
   const seconds = micros / 1_000_000n;
-  const rand = randomBytes(8).toString('hex');
+  const rand = randomHex8();
   const safeHost = (host || 'localhost').replace(/\//g, '\\057').replace(/:/g, '\\072');
   return `${seconds}.M${micros % 1_000_000n}P${process.pid}Q${++sequence}R${rand}.${safeHost}`;
 }
