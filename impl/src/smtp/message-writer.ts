@@ -5,7 +5,8 @@
  * with Date: and Message-ID: if the sender left them out.
  *
  * Nothing here holds a whole message. Content goes to the queue as it
- * arrives, one write per chunk read from the client; only a submission
+ * arrives, one write per chunk read from the client, the Received: field
+ * with the first; only a submission
  * listener holds the header section back (it is small, and bounded by
  * HOLD_MAX), because it cannot know whether Date: is missing before the
  * header section has ended.
@@ -37,14 +38,21 @@ export class MessageWriter {
   /** Content held back until the end of the header section is known, on a submission listener. */
   private held: Buffer[] | undefined;
   private heldLength = 0;
+  /** The engine's lines (Received:), not yet written: they go with the first content. */
+  private lead: Buffer | undefined;
 
   constructor(private readonly message: IncomingMessage, private readonly opts: MessageWriterOptions) {
     if (opts.missingFields) this.held = [];
   }
 
-  /** The engine's first line(s), before any content. */
-  async begin(fields: string): Promise<void> {
-    await this.write([Buffer.from(fields, 'utf8')]);
+  /**
+   * The engine's first line(s), before any content. They leave with the
+   * first chunk of content rather than on their own: at `354` the client
+   * has sent nothing yet, and a write of its own would wake the queue
+   * once more per message for a hundred bytes.
+   */
+  begin(fields: string): void {
+    this.lead = Buffer.from(fields, 'utf8');
   }
 
   // #region stream-content
@@ -80,9 +88,10 @@ export class MessageWriter {
   }
   // #endregion stream-content
 
-  /** The client's content has all arrived: stores what is still held back. */
+  /** The client's content has all arrived: stores what is still held back (the engine's lines alone, for an empty message). */
   async finish(): Promise<void> {
     if (this.held && !this.error) await this.release(this.heldLength);
+    if (this.lead) await this.write([]);
   }
 
   /** Drops the message from the queue (refused, or the client went away); never throws. */
@@ -122,6 +131,10 @@ export class MessageWriter {
   }
 
   private async write(pieces: Buffer[]): Promise<void> {
+    if (this.lead) {
+      pieces = [this.lead, ...pieces];
+      this.lead = undefined;
+    }
     const chunk = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
     if (chunk.length === 0 || this.error) return;
     try {

@@ -219,7 +219,7 @@ export async function data(s: Session, args: string): Promise<void> {
   if (s.ctx.hooks['data-line']?.length) tx.lines = new DataLineFilter(s);
   s.stage = 'data';
   s.reply(R.startData);
-  await tx.writer.begin(receivedHeader({
+  tx.writer.begin(receivedHeader({
     helo: s.state.helo ?? '',
     clientName: s.clientName,
     clientAddress: s.state.clientAddress,

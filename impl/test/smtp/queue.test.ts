@@ -80,6 +80,20 @@ describe('the queue', () => {
     expect(m!.state).toBe('committed');
   });
 
+  it('gets the Received: field with the first content, not in a write of its own; an empty message gets it alone', async () => {
+    const { port, store } = await startServer();
+    const c = await ehloClient(port);
+    await send(c, 'Subject: one write');
+    const [first] = store.messages;
+    expect(first!.chunks).toHaveLength(1);
+    expect(first!.chunks[0]!.toString()).toMatch(/^Received: [^]*\r\nSubject: one write\r\n$/);
+    await c.command('MAIL FROM:<alice@example.com>');
+    await c.command('RCPT TO:<bob@example.org>');
+    await c.command('DATA');
+    expect(await c.command('.')).toMatch(/^250 /);
+    expect(store.committed()[1]!.text).toMatch(/^Received: [^]*;\r\n\t[^\r\n]+\r\n$/);
+  });
+
   it('answers 421 and closes when the commit fails, and when no message can be created', async () => {
     const { port, store } = await startServer();
     store.control.failCommit = true;
