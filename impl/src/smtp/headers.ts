@@ -27,9 +27,15 @@ export class HeaderScan {
   hasMessageId = false;
   /** The offset (in all bytes fed so far) where the header section ends; -1 while it goes on. */
   end = -1;
+  /**
+   * The section ended at a line that is not a field, with no blank line
+   * before it: the body starts there, and the stored message needs the
+   * blank line the sender left out (see MessageWriter).
+   */
+  unseparated = false;
 
   private offset = 0;
-  private state: 'line-start' | 'name' | 'value' = 'line-start';
+  private state: 'line-start' | 'name' | 'before-colon' | 'value' = 'line-start';
   private lineOffset = 0;
   private name = '';
 
@@ -38,10 +44,21 @@ export class HeaderScan {
   }
 
   /**
+   * The offset up to which the content fed so far is known to be header
+   * fields (or, once done, up to which it is known where the section
+   * ends): a line whose name is still being read may yet turn out not to
+   * be a field.
+   */
+  get settled(): number {
+    if (this.done) return this.offset;
+    return this.state === 'name' || this.state === 'before-colon' ? this.lineOffset : this.offset;
+  }
+
+  /**
    * Feeds the next bytes of content. The section ends at the blank line
    * (RFC 5322 2.1), or at the start of a line that cannot be a header
    * field (no `name:`), which some senders write without a blank line
-   * before their body; `end` then says where.
+   * before their body; `end` then says where, and `unseparated` is set.
    */
   feed(chunk: Buffer): void {
     if (this.done) return;
@@ -52,7 +69,7 @@ export class HeaderScan {
       const c = chunk[i]!;
       if (this.state === 'line-start') {
         this.lineOffset = base + i;
-        if (c === CR || c === LF) return this.finish(base + i);
+        if (c === CR || c === LF) return this.finish(base + i, true);
         this.state = c === SP || c === HTAB ? 'value' : 'name';
         this.name = '';
         if (this.state === 'value') continue;
@@ -63,8 +80,21 @@ export class HeaderScan {
           this.state = 'value';
         } else if (c > SP && c < 0x7f) {
           if (this.name.length < NAME_MAX) this.name += String.fromCharCode(c);
+        } else if ((c === SP || c === HTAB) && this.name !== '') {
+          this.state = 'before-colon';
         } else {
-          return this.finish(this.lineOffset);
+          return this.finish(this.lineOffset, false);
+        }
+        i++;
+        continue;
+      }
+      // RFC 5322 4.5.3 (obsolete syntax, still sent): spaces between the name and the colon.
+      if (this.state === 'before-colon') {
+        if (c === COLON) {
+          this.field(this.name.toLowerCase());
+          this.state = 'value';
+        } else if (c !== SP && c !== HTAB) {
+          return this.finish(this.lineOffset, false);
         }
         i++;
         continue;
@@ -82,7 +112,8 @@ export class HeaderScan {
     else if (name === 'message-id') this.hasMessageId = true;
   }
 
-  private finish(at: number): void {
+  private finish(at: number, blank: boolean): void {
     this.end = at;
+    this.unseparated = !blank;
   }
 }

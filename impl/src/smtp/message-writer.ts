@@ -14,6 +14,8 @@
 import type { IncomingMessage } from '../queue/backend.ts';
 import { HeaderScan } from './headers.ts';
 
+const CRLF = Buffer.from('\r\n');
+
 /** Why a message will be refused at the end of DATA. */
 export type MessageError = 'size' | 'nul' | 'loop' | 'io';
 
@@ -40,6 +42,11 @@ export class MessageWriter {
   private heldLength = 0;
   /** The engine's lines (Received:), not yet written: they go with the first content. */
   private lead: Buffer | undefined;
+  /** The start of a header line not yet known to be a field (see separated()). */
+  private undecided: Buffer[] = [];
+  private undecidedLength = 0;
+  /** The scan has just found the body starting with no blank line before it. */
+  private separatorDue = false;
 
   constructor(private readonly message: IncomingMessage, private readonly opts: MessageWriterOptions) {
     if (opts.missingFields) this.held = [];
@@ -78,18 +85,54 @@ export class MessageWriter {
       if (!this.scan.done) {
         this.scan.feed(clean < piece.length ? piece.subarray(0, clean) : piece);
         if (this.scan.received >= MAX_HOPS) this.error = 'loop';
+        this.separatorDue = this.scan.unseparated;
       }
       if (!this.error && clean < piece.length) this.error = nul >= 0 && nul < room ? 'nul' : 'size';
       if (this.error) return;
-      batch.push(piece);
+      batch.push(...this.separated(piece, this.size - piece.length));
     }
     if (this.held) return this.hold(batch);
     await this.write(batch);
   }
   // #endregion stream-content
 
+  /**
+   * A piece of content, with the blank line the sender left out if the
+   * header section ends in it without one (`at` is where the piece
+   * starts in the content). The scan decides that the body starts at a
+   * line that is not a field; readers do not all agree (Python's email
+   * module starts the body there, Dovecot reads on to the next blank line
+   * and takes what comes before it for header fields), so the stored
+   * message says it the one way every reader understands. The start of a
+   * header line is held back until the scan knows whether it is a field.
+   */
+  private separated(piece: Buffer, at: number): Buffer[] {
+    if (this.undecided.length === 0 && this.scan.done && !this.separatorDue) return [piece];
+    const from = at - this.undecidedLength;
+    const data = this.undecided.length === 0 ? piece : Buffer.concat([...this.undecided, piece]);
+    this.undecided = [];
+    this.undecidedLength = 0;
+    if (this.separatorDue) {
+      this.separatorDue = false;
+      const cut = this.scan.end - from;
+      return [data.subarray(0, cut), CRLF, data.subarray(cut)];
+    }
+    const keep = this.scan.settled - from;
+    if (keep < data.length) {
+      this.undecided.push(data.subarray(keep));
+      this.undecidedLength = data.length - keep;
+    }
+    return keep > 0 ? [data.subarray(0, keep)] : [];
+  }
+
   /** The client's content has all arrived: stores what is still held back (the engine's lines alone, for an empty message). */
   async finish(): Promise<void> {
+    if (this.undecided.length > 0 && !this.error) {
+      const rest = this.undecided;
+      this.undecided = [];
+      if (this.held) await this.hold(rest);
+      else await this.write(rest);
+    }
     if (this.held && !this.error) await this.release(this.heldLength);
     if (this.lead) await this.write([]);
   }
