@@ -275,15 +275,16 @@ function ascii(text: string): string {
 /**
  * The third part. The whole message goes as message/rfc822, which may
  * only be 7bit or 8bit (RFC 2046 5.2.1), so a message with lines over
- * 998 octets cannot go whole and goes as headers. The header section
- * goes as text/rfc822-headers (RFC 6522), in base64 in the unlikely case
- * that a header line is itself too long to send as it is.
+ * 998 octets, or a bare CR (which the SMTP engine keeps, as OpenSMTPD
+ * does), cannot go whole and goes as headers. The header section goes as
+ * text/rfc822-headers (RFC 6522), in base64 in the unlikely case that a
+ * header line is itself too long, or has a bare CR, to send as it is.
  */
 function returnedPart(input: BounceInput): Part & { returned: 'message' | 'headers'; eightBit: boolean } {
   const { original } = input;
   if (original.full && returnsWholeMessage(input, original.size)) {
     const shape = shapeOf(original.full);
-    if (!shape.longLines) {
+    if (!shape.longLines && !shape.bareCr) {
       return {
         returned: 'message',
         headers: ['Content-Description: Undelivered message', 'Content-Type: message/rfc822',
@@ -295,7 +296,7 @@ function returnedPart(input: BounceInput): Part & { returned: 'message' | 'heade
   }
   const shape = shapeOf(original.headers);
   const description = `Content-Description: ${DESCRIBED[input.action]} message headers`;
-  if (shape.longLines) {
+  if (shape.longLines || shape.bareCr) {
     return {
       returned: 'headers',
       headers: [description, 'Content-Type: text/rfc822-headers', 'Content-Transfer-Encoding: base64'],

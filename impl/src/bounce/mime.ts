@@ -72,19 +72,26 @@ export function quotedPrintable(text: string): string {
   return out.join(CRLF);
 }
 
-/** What a part's Content-Transfer-Encoding must allow: 8-bit bytes, lines over 998 octets. */
+/**
+ * What a part's Content-Transfer-Encoding must allow: 8-bit bytes, and
+ * what neither 7bit nor 8bit allows (RFC 2045 2.7, 2.8): lines over 998
+ * octets, or a CR that is not part of a CRLF.
+ */
 export interface ContentShape {
   eightBit: boolean;
   longLines: boolean;
+  bareCr: boolean;
 }
 
 export function shapeOf(content: Buffer): ContentShape {
   let eightBit = false;
   let longLines = false;
+  let bareCr = false;
   let start = 0;
   for (let i = 0; i < content.length; i++) {
     const b = content[i]!;
     if (b >= 0x80) eightBit = true;
+    if (b === 0x0d && content[i + 1] !== 0x0a) bareCr = true;
     if (b === 0x0a) {
       const end = i > start && content[i - 1] === 0x0d ? i - 1 : i;
       if (end - start > MAX_LINE) longLines = true;
@@ -92,7 +99,7 @@ export function shapeOf(content: Buffer): ContentShape {
     }
   }
   if (content.length - start > MAX_LINE) longLines = true;
-  return { eightBit, longLines };
+  return { eightBit, longLines, bareCr };
 }
 
 /** True for text made only of printable ASCII and spaces: what a header or delivery-status field may hold. */

@@ -229,6 +229,22 @@ describe.skipIf(!PYTHON)('a bounce, as Python reads it', () => {
     expectWellFormed(bounce);
   });
 
+  it('returns headers only for a message with a bare CR, which neither 7bit nor 8bit allows', () => {
+    const bare = Buffer.from(`${HEADERS}\r\na\rb\r\n`);
+    const bounce = buildBounce(failure({ original: splitOriginal(bare) }));
+    expect(read(bounce).parts[2]!.type).toBe('text/rfc822-headers');
+    expectWellFormed(bounce, Buffer.from(HEADERS));
+  });
+
+  it('returns headers with a bare CR in base64, unchanged', () => {
+    const headers = 'Subject: ok\r\nX-CR: a\rb\r\n';
+    const bounce = buildBounce(failure({ original: splitOriginal(Buffer.from(`${headers}\r\nbody\r\n`)) }));
+    const part = read(bounce).parts[2]!;
+    expect([part.type, part.cte]).toEqual(['text/rfc822-headers', 'base64']);
+    expect(decoded(part.payload_b64!)).toBe(headers);
+    expectWellFormed(bounce);
+  });
+
   it('reports an expired envelope as failed with status 4.4.7 and its last error', () => {
     const m = read(buildBounce(failure({
       recipients: [{ finalRecipient: 'bob@example.org', status: EXPIRED_STATUS, diagnostic: '421 4.3.0 try again later', lastAttemptAt: ARRIVAL + 4 * 86400 }],

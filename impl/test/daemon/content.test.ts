@@ -210,6 +210,8 @@ describe.runIf(canUnshare && haveDovecot)('message content, SMTP in, delivered o
     expect(bounces['long']).toMatchObject({ third: 'text/rfc822-headers', subject: 'long' });
     expect(bounces['utf8']).toMatchObject({ third: 'message/rfc822', encoding: '8bit', subject: 'h\u00e9llo \u2713', defects: 0 });
     expect(bounces['latin1']).toMatchObject({ third: 'message/rfc822', encoding: '8bit' });
+    // A bare CR is allowed in neither 7bit nor 8bit: the headers come back, in base64 as they hold one too.
+    expect(bounces['barecr']).toMatchObject({ third: 'text/rfc822-headers', encoding: 'base64', subject: 'barecr' });
     expect(bounces['nothdr']).toMatchObject({ third: 'message/rfc822', subject: null, defects: 0 });
     expect(bounces['folded']).toMatchObject({ subject: 'folded more\tand more', defects: 0 });
   });
