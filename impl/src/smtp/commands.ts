@@ -99,9 +99,13 @@ async function startTls(s: Session, args: string): Promise<void> {
   s.startTls();
 }
 
+/**
+ * RSET. It needs no HELO first: RFC 5321 4.1.4 lets RSET (like NOOP,
+ * HELP, VRFY and EXPN) come at any time, and asks servers not to answer
+ * it with 503 before EHLO, which 6.8 does.
+ */
 function reset(s: Session, args: string): void {
   if (args !== '') return s.reply(R.noParams);
-  if (s.state.helo === undefined) return s.reply(R.badSequence);
   s.resetTransaction();
   s.reply(R.reset);
 }

@@ -51,6 +51,11 @@ const DEPARTURES: Record<string, { opensmtpd: string; ours: string; why: string 
     ours: '214-2.0.0 This is OpenSMTPD|214 2.0.0 End of HELP info',
     why: "OpenBSD's bug address is not ours to give",
   },
+  rset: {
+    opensmtpd: '503 5.5.1 Invalid command: Command not allowed at this point.',
+    ours: '250 2.0.0 Reset state',
+    why: 'RFC 5321 4.1.4: RSET may come before EHLO, and should not get 503',
+  },
   'VRFY joe': { opensmtpd: '500 5.5.1 Invalid command: Command unrecognized', ours: '502 5.5.1 Invalid command: VRFY is disabled', why: 'RFC 5321 3.5.3: a disabled VRFY is 502 (or 252)' },
   'NOOP now': { opensmtpd: '500 5.5.4 Invalid command arguments: command does not accept arguments.', ours: '250 2.0.0 Ok', why: 'RFC 5321 4.1.1.9: NOOP takes an optional string' },
   'RSET now': {
@@ -91,7 +96,7 @@ const DEPARTURES: Record<string, { opensmtpd: string; ours: string; why: string 
 };
 
 const SCRIPT: Step[] = [
-  null, 'NOOP', 'MAIL FROM:<alice@example.com>', 'HELO', 'EHLO not a name', 'EHLO client.test', 'HELP', 'VRFY joe',
+  null, 'NOOP', 'rset', 'MAIL FROM:<alice@example.com>', 'HELO', 'EHLO not a name', 'EHLO client.test', 'HELP', 'VRFY joe',
   'FOO', 'NOOP now', 'RSET now', 'RCPT TO:<bob@example.org>', 'DATA', 'STARTTLS', 'AUTH PLAIN',
   'MAIL FROM:alice@example.com', 'MAIL FROM:<alice@example.com>', 'MAIL FROM:<alice@example.com>', 'RCPT TO:<>',
   'RCPT TO:<bob@example.org> FOO=1', 'RCPT TO:<bob@example.org>', 'RCPT TO:<postmaster>', 'DATA now', 'DATA',

@@ -44,7 +44,7 @@ describe('a plain session', () => {
     ]);
   });
 
-  it('refuses commands out of order, as OpenSMTPD does', async () => {
+  it('refuses commands out of order, as OpenSMTPD does, but takes RSET before HELO (RFC 5321 4.1.4)', async () => {
     const { port } = await startServer();
     const c = await RawClient.connect(port);
     await c.reply();
@@ -56,7 +56,7 @@ describe('a plain session', () => {
       '503 5.5.1 Invalid command: Command not allowed at this point.',
       '503 5.5.1 Invalid command: Command not allowed at this point.',
       '503 5.5.1 Invalid command: Command not allowed at this point.',
-      '503 5.5.1 Invalid command: Command not allowed at this point.',
+      '250 2.0.0 Reset state',
       '501 5.5.1 Invalid command: HELO requires domain name',
       '250 mx.test Hello x [127.0.0.1], pleased to meet you',
       '503 5.5.1 Invalid command: Command not allowed at this point.',
