@@ -25,9 +25,13 @@ export async function startAuth(s: Session, args: string): Promise<void> {
   if (!s.state.tls && !s.listener.authPlaintext) return s.reply(R.authNeedsTls);
   if (args === '') return s.reply(R.authNoParams);
   // The mechanism ends at a space or, as OpenSMTPD also takes it, a tab.
-  const [name = '', initial] = args.split(/[ \t]/);
+  const [name = '', initial, ...extra] = args.split(/[ \t]/);
   const mechanism = asciiUpper(name);
   if (mechanism !== 'PLAIN' && mechanism !== 'LOGIN') return s.reply(R.authMechanism(name));
+  // RFC 4954 4: the mechanism, then at most one initial response. A word after it is a
+  // syntax error; taking the first word alone would log in a client whose line was not
+  // read as written. (6.8 decodes the rest as more base64, which fails for most such lines.)
+  if (extra.length > 0) return s.reply(R.authSyntax);
   s.auth = { mechanism };
   if (initial !== undefined) return respond(s, initial);
   challenge(s, mechanism === 'PLAIN' ? '' : USERNAME);

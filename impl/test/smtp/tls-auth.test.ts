@@ -194,6 +194,16 @@ describe('AUTH', () => {
     expect(logs.some((l) => l.includes('failed-command command="AUTH PLAIN ********" result="535 Authentication failed"'))).toBe(true);
   });
 
+  it('refuses a word after the initial response (RFC 4954 4)', async () => {
+    const { port, logs } = await tlsServer();
+    const c = await secureClient(port);
+    await c.command('EHLO client.test');
+    expect(await c.command(`AUTH PLAIN ${b64('\0joe\0secret')} extra`)).toBe('501 5.5.2 Syntax error: Syntax error');
+    expect(await c.command(`AUTH LOGIN ${b64('joe')} ${b64('secret')}`)).toBe('501 5.5.2 Syntax error: Syntax error');
+    expect(logs.some((l) => l.includes('result=ok'))).toBe(false);
+    expect(await c.command(`AUTH PLAIN ${b64('\0joe\0secret')}`)).toBe('235 2.0.0 Authentication succeeded');
+  });
+
   it('PLAIN in two steps, and LOGIN, with UTF-8 credentials', async () => {
     const { port } = await tlsServer();
     const c = await secureClient(port);
