@@ -57,9 +57,9 @@ function challenge(s: Session, text: string): void {
 // #region auth-exchange
 /**
  * One response of the exchange. PLAIN sends `authzid NUL user NUL
- * password` at once (the authorization identity is ignored, as in
- * OpenSMTPD); LOGIN sends the user name, then the password, each on its
- * own line. Anything that is not strict base64 ends the exchange with 501.
+ * password` at once; LOGIN sends the user name, then the password, each
+ * on its own line. Anything that is not strict base64 ends the exchange
+ * with 501.
  */
 async function respond(s: Session, response: string): Promise<void> {
   const exchange = s.auth!;
@@ -81,15 +81,19 @@ async function respond(s: Session, response: string): Promise<void> {
   if (exchange.mechanism === 'LOGIN') return verify(s, exchange.user!, decoded.toString('utf8'));
   const parts = decoded.toString('utf8').split('\0');
   if (parts.length !== 3 || parts[1] === '' || parts[2] === '') return s.reply(R.authSyntax);
-  await verify(s, parts[1]!, parts[2]!);
+  // RFC 4616 2: an authzid asks to act as someone else, and the login must fail unless the
+  // user may. No one here may act for another, so only an empty authzid or the user's own
+  // name is taken. (6.8 ignores the field: it would log `joe` in when asked for `admin`.)
+  const [authzid, user, password] = parts as [string, string, string];
+  await verify(s, user, password, authzid === '' || authzid === user);
 }
 
-async function verify(s: Session, user: string, password: string): Promise<void> {
+async function verify(s: Session, user: string, password: string, authorized = true): Promise<void> {
   // Longer than any address: OpenSMTPD refuses what does not fit its buffer as a syntax error, and so do we.
   if (Buffer.byteLength(user) > MAX_USER) return s.reply(R.authSyntax);
   let ok: boolean;
   try {
-    ok = (await s.ctx.authenticate?.(user, password)) ?? false;
+    ok = authorized && ((await s.ctx.authenticate?.(user, password)) ?? false);
   } catch (err) {
     s.ctx.logger.warn(`warn: ${s.id} smtp authentication error: ${String(err)}`);
     s.log(`authentication user=${visibleUser(user)} result=tempfail`);

@@ -177,7 +177,9 @@ describe('AUTH', () => {
     const c = await secureClient(port);
     await c.command('EHLO client.test');
     expect(await c.command(`AUTH PLAIN ${b64('\0joe\0wrong')}`)).toBe('535 Authentication failed');
-    expect(await c.command(`AUTH PLAIN ${b64('admin\0joe\0secret')}`)).toBe('235 2.0.0 Authentication succeeded');
+    // RFC 4616 2: joe may not act as admin, whatever his password; he may name himself.
+    expect(await c.command(`AUTH PLAIN ${b64('admin\0joe\0secret')}`)).toBe('535 Authentication failed');
+    expect(await c.command(`AUTH PLAIN ${b64('joe\0joe\0secret')}`)).toBe('235 2.0.0 Authentication succeeded');
     expect(await c.command('AUTH PLAIN')).toBe('503 5.5.1 Invalid command: Already authenticated');
     expect((await c.command('EHLO client.test')).split('\n')).not.toContain('250-AUTH PLAIN LOGIN');
     await c.command('MAIL FROM:<joe@example.com>');
@@ -188,6 +190,7 @@ describe('AUTH', () => {
     expect(m!.text).toMatch(/with ESMTPSA id [0-9a-f]{8} \(TLSv1\.3:[A-Z0-9_]+:\d+:NO\) auth=yes user=joe\r\n/);
     expect(m!.envelopes[0]!.origin.authUser).toBe('joe');
     expect(logs.filter((l) => l.includes('authentication')).map((l) => l.slice(17))).toEqual([
+      'smtp authentication user=joe result=permfail',
       'smtp authentication user=joe result=permfail',
       'smtp authentication user=joe result=ok',
     ]);
