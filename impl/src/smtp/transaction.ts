@@ -113,10 +113,23 @@ function mailParams(s: Session, tx: Transaction, rest: string): Reply | undefine
       if (envid === undefined || !isText(envid, DSN_LIMITS.envid)) return R.badParam(`invalid ${text}`);
       tx.envid = envid;
     } else {
-      return R.unsupportedParam(text);
+      return refusedParam(key, value, text, dsn ? ['SIZE', 'BODY', 'SMTPUTF8', 'AUTH', 'RET', 'ENVID'] : ['SIZE', 'BODY', 'SMTPUTF8', 'AUTH']);
     }
   }
   return undefined;
+}
+
+/**
+ * A parameter that was not taken. A keyword the engine knows, with a
+ * value it cannot be given (`RET=junk`, `SIZE` without a number), is a
+ * syntax error, 501 (RFC 5321 4.2.2), as `SIZE=abc` and `NOTIFY=junk`
+ * are. An unknown keyword, or `BODY=BINARYMIME` of CHUNKING (RFC 3030),
+ * which is not offered, is a parameter not implemented: 555 (RFC 5321
+ * 4.2.3). 6.8 answers 503 to both, and 250 to `RET=junk`.
+ */
+function refusedParam(key: string, value: string | undefined, text: string, known: readonly string[]): Reply {
+  const binary = key === 'BODY' && value !== undefined && asciiUpper(value) === 'BINARYMIME';
+  return known.includes(key) && !binary ? R.badParam(`invalid ${text}`) : R.unsupportedParam(text);
 }
 
 /**
@@ -178,7 +191,7 @@ function rcptParams(s: Session, recipient: Recipient, rest: string): Reply | und
       }
       recipient.orcpt = orcpt;
     } else {
-      return R.unsupportedParam(text);
+      return refusedParam(key, value, text, dsn ? ['NOTIFY', 'ORCPT'] : []);
     }
   }
   return undefined;

@@ -156,6 +156,20 @@ describe('addresses and parameters', () => {
     expect(await c.command('RCPT TO:<b@example.org> NOTIFY=SOMETIMES')).toBe('501 5.5.4 Invalid command arguments: invalid NOTIFY=SOMETIMES');
   });
 
+  it('refuses a parameter it knows, with a value it cannot take, as a syntax error (501, not 555)', async () => {
+    const { port } = await startServer();
+    const c = await ehloClient(port);
+    for (const param of ['RET=junk', 'RET', 'BODY=junk', 'BODY', 'SIZE', 'SMTPUTF8=yes', 'ENVID', 'AUTH']) {
+      expect(await c.command(`MAIL FROM:<a@example.com> ${param}`)).toBe(`501 5.5.4 Invalid command arguments: invalid ${param}`);
+    }
+    await c.command('MAIL FROM:<a@example.com>');
+    for (const param of ['NOTIFY', 'ORCPT']) {
+      expect(await c.command(`RCPT TO:<b@example.org> ${param}`)).toBe(`501 5.5.4 Invalid command arguments: invalid ${param}`);
+    }
+    // A MAIL parameter on RCPT is not one RCPT knows.
+    expect(await c.command('RCPT TO:<b@example.org> RET=FULL')).toBe('555 5.5.4 Invalid command arguments: Unsupported option RET=FULL');
+  });
+
   it('keeps DSN requests in the envelopes, and refuses them where DSN is off', async () => {
     const { port, store } = await startServer();
     const c = await ehloClient(port);
