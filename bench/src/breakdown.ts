@@ -1,6 +1,7 @@
 /**
  * node --import tsx bench/src/breakdown.ts [--sessions 20] [--messages 100] [--connections 0]
- *        [--rounds 1] [--warmup 20x100] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX] [--queue fs|log]
+ *        [--rounds 1] [--warmup 20x100] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX]
+ *        [--cpu-prof DIR] [--queue fs|log]
  *
  * Where our server's CPU goes: starts it as the benchmark does (honours
  * SAF_SMTPD_CMD), warms it up, runs a load `rounds` times, and prints each
@@ -10,13 +11,17 @@
  * from /proc/<pid>/stat (10 ms ticks). Options attach tools for the
  * length of each load: `strace -c` per process (--strace), `strace -tt`
  * of one process (--strace-detail scheduler), `perf record -g` of the
- * whole tree (--perf), `perf stat` of context switches (--perf-stat).
+ * whole tree (--perf), `perf stat` of context switches (--perf-stat);
+ * --cpu-prof has every child write a V8 CPU profile into DIR and prints,
+ * per process, where its time went in the last rounds (cpu-profile.ts).
  * JavaScript frames have names in perf only if the children run with
  * --perf-basic-prof.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { summarizeProfile } from './cpu-profile.ts';
 import { runLoad } from './load-client.ts';
 import { CLK_TCK, countFiles, moveToCur, sleep } from './proc.ts';
 import { oursWith } from './servers/ours.ts';
@@ -33,6 +38,7 @@ const { values: args } = parseArgs({
     queue: { type: 'string' },
     warmup: { type: 'string' },
     'perf-stat': { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
   strict: true,
 });
@@ -85,6 +91,15 @@ const sessions = Number(args.sessions ?? 20);
 const messages = Number(args.messages ?? 100);
 const connections = Number(args.connections ?? 0);
 const rounds = Number(args.rounds ?? 1);
+const profileDir = args['cpu-prof'];
+if (profileDir) {
+  // The children write their profiles as _smtpd, _smtpq and the delivery user: see impl/src/proc/spawn.ts.
+  mkdirSync(profileDir, { recursive: true });
+  chmodSync(profileDir, 0o1777);
+  process.env.SMTPD_CPU_PROF = profileDir;
+}
+/** Process titles by pid, for naming the profiles written at exit. */
+const titles = new Map<number, string>();
 const srv = await oursWith(args.queue ?? 'fs').start();
 try {
   const [warmSessions, warmMessages] = (args.warmup ?? '20x100').split('x').map(Number);
@@ -133,6 +148,7 @@ try {
     while (countFiles(srv.maildirNew) - base < r.accepted && performance.now() - t0 < 60_000) await sleep(10);
     const wall = performance.now() - t0;
     const after = snapshot();
+    for (const s of tree(after, srv.pid)) titles.set(s.pid, s.name.replace(/^smtpd: /, ''));
     for (const tracer of tracers) {
       tracer.kill('SIGINT');
       await new Promise((r) => tracer.once('exit', r));
@@ -151,4 +167,17 @@ try {
 } finally {
   await srv.stop();
   rmSync(srv.dir, { recursive: true, force: true });
+}
+if (profileDir) await printProfiles(profileDir);
+
+/** Each child's main-thread profile (`CPU.<date>.<time>.<pid>.0.<seq>.cpuprofile`), named by its process title. */
+async function printProfiles(dir: string): Promise<void> {
+  await sleep(1000); // the children write them as they exit
+  for (const file of readdirSync(dir).filter((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f))) {
+    const pid = Number(file.split('.')[3]);
+    const title = titles.get(pid);
+    if (!title) continue; // another run's, or a process that did no work
+    console.log(`\n== ${title} (${file})`);
+    console.log(summarizeProfile(join(dir, file), { top: 15, windowMs: 3000 }).slice(1).join('\n'));
+  }
 }

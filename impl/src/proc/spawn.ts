@@ -22,8 +22,17 @@ import type { ProcessName } from './processes.ts';
  */
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
+/**
+ * With SMTPD_CPU_PROF=DIR in the environment, every child writes a V8 CPU
+ * profile into DIR when it exits (one sample per 500 µs, light enough
+ * to leave the figures recognisable): a tool for finding where a process
+ * spends its time, read by bench/src/cpu-profile.ts. DIR must be
+ * writable by _smtpd, _smtpq and the delivery users (mode 1777).
+ */
 export function childExecArgv(): string[] {
-  return ['--import', TSX_LOADER];
+  const profileDir = process.env.SMTPD_CPU_PROF;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval', '500'] : [];
+  return ['--import', TSX_LOADER, ...profile];
 }
 
 /** The entry point every daemon child runs: child.ts, with the process name as its argument. */
