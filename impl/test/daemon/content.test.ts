@@ -8,17 +8,15 @@
  * the Maildir and the mbox; the bounces of a fifth recipient, whose mda
  * fails for good, are read by Python's email module.
  */
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { haveDovecot, startDovecot } from './dovecot.ts';
-import { cleanUpAfterEach, freePort, smtpdBin, startDaemon, workDir } from './helpers.ts';
+import { canMountVarMail, cleanUpAfterEach, debianMailSpool, freePort, startDaemonWithVarMail, workDir } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
-const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
-const MAIL_GID = Number(/^mail:[^:]*:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'))?.[1] ?? NaN);
 const NOBODY = 65534;
 const MAX_SIZE = 100_000;
 let dovecot: ChildProcess | undefined;
@@ -134,15 +132,12 @@ print(json.dumps(out))
   return JSON.parse(execFileSync('python3', ['-c', script, maildir], { encoding: 'utf8' })) as never;
 }
 
-describe.runIf(canUnshare && haveDovecot)('message content, SMTP in, delivered out', { timeout: 120_000 }, () => {
+describe.runIf(canMountVarMail && haveDovecot)('message content, SMTP in, delivered out', { timeout: 120_000 }, () => {
   it('reaches a Maildir, an mbox, an mda and Dovecot as sent, and bounces readably', async () => {
     const port = await freePort();
     const { dir, conf, spool } = workDir(port);
     dirs.push(dir);
-    const mail = join(dir, 'mail');
-    mkdirSync(mail);
-    chownSync(mail, 0, MAIL_GID);
-    chmodSync(mail, 0o2775);
+    const mail = debianMailSpool(dir);
     for (const sub of ['md', 'out']) {
       mkdirSync(join(dir, sub));
       chmodSync(join(dir, sub), 0o1777);
@@ -163,8 +158,7 @@ describe.runIf(canUnshare && haveDovecot)('message content, SMTP in, delivered o
       ...DOMAINS.map((d) => `match from any for domain "${d}.example" action "${d}"`),
       '',
     ].join('\n'));
-    const script = 'mount --bind "$0" /var/mail && exec "$@"';
-    const daemon = startDaemon(['-d', '-v', '-f', conf, '--spool', spool], {}, ['unshare', '-m', 'sh', '-c', script, mail, process.execPath, smtpdBin]);
+    const daemon = startDaemonWithVarMail(['-d', '-v', '-f', conf, '--spool', spool], mail);
     running.push(daemon);
     await daemon.waitFor(/processes started/);
 

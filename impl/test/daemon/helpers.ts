@@ -3,8 +3,8 @@
  * through bin/smtpd.mjs, in a process group of its own, on 127.0.0.1 and
  * a free port.
  */
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,26 @@ export async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Whether tests can give the daemon a /var/mail of their own: root, and a mount namespace (`unshare -m`). */
+export const canMountVarMail = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
+
+const MAIL_GID = Number(/^mail:[^:]*:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'))?.[1] ?? NaN);
+
+/** DIR/mail made as Debian ships /var/mail: root:mail, mode 2775. */
+export function debianMailSpool(dir: string): string {
+  const mail = join(dir, 'mail');
+  mkdirSync(mail);
+  chownSync(mail, 0, MAIL_GID);
+  chmodSync(mail, 0o2775);
+  return mail;
+}
+
+/** The daemon with `mail` mounted on /var/mail, in a mount namespace of its own (see canMountVarMail). */
+export function startDaemonWithVarMail(args: string[], mail: string): RunningDaemon {
+  const script = 'mount --bind "$0" /var/mail && exec "$@"';
+  return startDaemon(args, {}, ['unshare', '-m', 'sh', '-c', script, mail, process.execPath, smtpdBin]);
 }
 
 /** A fresh directory (mode 0755, so an unprivileged daemon can use it) with smtpd.conf for `port`. */

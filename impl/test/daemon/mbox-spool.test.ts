@@ -6,15 +6,12 @@
  * the machine's own mailboxes are never touched.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cleanUpAfterEach, freePort, smtpdBin, startDaemon, workDir } from './helpers.ts';
+import { canMountVarMail, cleanUpAfterEach, debianMailSpool, freePort, startDaemonWithVarMail, workDir } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
-const asRoot = process.getuid?.() === 0;
-const canUnshare = asRoot && spawnSync('unshare', ['-m', 'true']).status === 0;
-const MAIL_GID = Number(/^mail:[^:]*:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'))?.[1] ?? NaN);
 
 /** uid and gid of a system account, from /etc/passwd. */
 function account(name: string): { uid: number; gid: number } {
@@ -28,10 +25,7 @@ async function serveWithSpool(userbase?: string) {
   const port = await freePort();
   const { dir, conf, spool } = workDir(port);
   dirs.push(dir);
-  const mail = join(dir, 'mail');
-  mkdirSync(mail);
-  chownSync(mail, 0, MAIL_GID);
-  spawnSync('chmod', ['2775', mail]);
+  const mail = debianMailSpool(dir);
   if (userbase !== undefined) writeFileSync(join(dir, 'users'), userbase);
   writeFileSync(conf, [
     ...(userbase !== undefined ? [`table users file:${join(dir, 'users')}`] : []),
@@ -40,8 +34,7 @@ async function serveWithSpool(userbase?: string) {
     'match from any for domain "example.org" action "local"',
     '',
   ].join('\n'));
-  const script = 'mount --bind "$0" /var/mail && exec "$@"';
-  const daemon = startDaemon(['-d', '-v', '-f', conf, '--spool', spool], {}, ['unshare', '-m', 'sh', '-c', script, mail, process.execPath, smtpdBin]);
+  const daemon = startDaemonWithVarMail(['-d', '-v', '-f', conf, '--spool', spool], mail);
   running.push(daemon);
   await daemon.waitFor(/processes started/);
   return { port, dir, mail, daemon };
@@ -55,7 +48,7 @@ function send(port: number, to: string) {
   expect(sent.stdout).toMatch(/<- {2}250 .*Message accepted/);
 }
 
-describe.runIf(canUnshare)("mbox into Debian's /var/mail (root:mail 2775)", { timeout: 60_000 }, () => {
+describe.runIf(canMountVarMail)("mbox into Debian's /var/mail (root:mail 2775)", { timeout: 60_000 }, () => {
   it('a missing mailbox is made by the parent, 0600 and owned by the user, and the agent appends to it', async () => {
     const { port, mail, daemon } = await serveWithSpool();
     send(port, 'nobody@example.org');
