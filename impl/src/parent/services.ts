@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import { isRelay } from '../config/index.ts';
 import type { UserRecord } from '../delivery/index.ts';
+import { oneLine } from '../delivery/failure.ts';
 import { openUserbase, readForwardFile, type Userbase } from '../expand/index.ts';
 import type { Logger, TraceFlag } from '../log/index.ts';
 import { systemLocalNames } from '../lookup/index.ts';
@@ -152,6 +153,11 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       return { pid: String(pid) };
     },
     // #endregion agent-open
+
+    'parent.link.lost': ({ peer, reason }) => {
+      options.supervisor().lost(child, `dropped its channel to ${peer} (${oneLine(reason, 200)})`);
+      return {};
+    },
   });
 }
 

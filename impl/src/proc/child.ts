@@ -86,6 +86,7 @@ const parent = new Peer({
       },
       'proc.link': (msg, handle) => {
         links.set(msg.peer, handle as Socket);
+        watchLink(msg.peer, handle as Socket);
         return {};
       },
       'smtp.listener': ({ type: _type, ...info }, handle) => {
@@ -125,3 +126,24 @@ const parent = new Peer({
     },
   },
 });
+
+/**
+ * A link to a neighbour that this process drops, because the neighbour
+ * sent what breaks the framing (transport.ts destroys the socket with
+ * the reason), or that fails, leaves both processes running and unable
+ * to talk: smtp would answer every message 421, or the queue would
+ * accept mail the scheduler never hears of, while a monitor sees a live
+ * daemon. So it is said in the log and to the parent, which stops the
+ * daemon as it does when a child dies. A link the neighbour closes is
+ * not reported here: the neighbour exits or stops, and the parent knows
+ * that already.
+ */
+function watchLink(peer: ProcessName, socket: Socket): void {
+  let reported = false;
+  socket.on('error', (err) => {
+    if (reported || stopped) return;
+    reported = true;
+    log.warn(`warn: ${name}: dropped the channel to ${peer}: ${err.message}`);
+    parent.notify({ type: 'parent.link.lost', peer, reason: err.message });
+  });
+}

@@ -67,6 +67,14 @@ export class Supervisor {
     return child;
   }
 
+  /**
+   * A child that still runs says it cannot go on (see `parent.link.lost`):
+   * the same cue as its exit, `how` saying what happened.
+   */
+  lost(name: string, how: string): void {
+    if (!this.stopping) this.onLost(name, how);
+  }
+
   get(name: string): Child | undefined {
     return this.children.get(name);
   }

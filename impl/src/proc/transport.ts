@@ -229,11 +229,19 @@ export function socketTransport(socket: Socket): Transport {
     entry.read += bytes;
     entry.waiters = entry.waiters.filter((w) => (entry.read >= w.total ? (w.resolve(), false) : true));
   };
-  const close = (reason: string) => {
+  /**
+   * `refused`: this side drops the channel because of what came on it (a
+   * frame that breaks the framing). The socket is then destroyed with
+   * the reason as its error, so that whoever holds the socket besides
+   * this transport (child.ts, for the links between children) learns
+   * that the channel was dropped, and why, not merely that it closed.
+   */
+  const close = (reason: string, refused = false) => {
     if (closed) return;
     flush(); // what was sent before the close still goes, as if written at once
     closed = true;
-    socket.destroy();
+    if (refused) socket.destroy(new Error(reason));
+    else socket.destroy();
     // A sender waiting for credits goes on, and learns of the close from sendChunk.
     for (const entry of credits.values()) for (const w of entry.waiters.splice(0)) w.resolve();
     sink?.closed(reason);
@@ -248,7 +256,7 @@ export function socketTransport(socket: Socket): Transport {
         try {
           frames = reader.push(data);
         } catch (err) {
-          return close(`bad framing: ${(err as Error).message}`);
+          return close(`bad framing: ${(err as Error).message}`, true);
         }
         for (const { kind, body } of frames) {
           if (closed) return;
@@ -257,7 +265,7 @@ export function socketTransport(socket: Socket): Transport {
             try {
               value = JSON.parse(body.toString('utf8'));
             } catch {
-              return close('a frame is not JSON');
+              return close('a frame is not JSON', true);
             }
             sink?.frame(value, undefined);
           } else if (kind === KIND_CHUNK && body.length >= 4) {
@@ -267,7 +275,7 @@ export function socketTransport(socket: Socket): Transport {
           } else if (kind === KIND_ABANDON && body.length === 4) {
             sink?.abandoned?.(body.readUInt32BE(0));
           } else {
-            return close(`unknown frame kind ${kind}`);
+            return close(`unknown frame kind ${kind}`, true);
           }
         }
       });

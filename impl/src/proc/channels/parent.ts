@@ -7,6 +7,7 @@
  * needs, and checks every argument as it would a stranger's.
  */
 import { channel, type RequestOf } from '../protocol.ts';
+import { PROCESS_NAMES } from '../processes.ts';
 import { hex, object, oneOf, optional, string, type Infer } from '../schema.ts';
 import { userRecord } from './delivery.ts';
 
@@ -31,5 +32,13 @@ export const parentChannel = channel('parent', {
     request: object({ token: hex(16), user: userRecord }),
     response: object({ pid: optional(string), refused: optional(string) }),
   },
+  /**
+   * The child dropped its channel to `peer`, a neighbour that sent what
+   * breaks the framing. Both processes still run, but the two can no
+   * longer talk: the parent stops the daemon, as it does when a child
+   * dies, rather than leave it up and half-wired. Any child may say so;
+   * one that wanted the daemon down could as well exit.
+   */
+  'parent.link.lost': { request: object({ peer: oneOf(PROCESS_NAMES), reason: string }), response: object({}) },
 });
 export type ParentRequest = RequestOf<typeof parentChannel['calls']>;
