@@ -73,6 +73,8 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
     return undefined;
   };
 
+  const admitAgent = agentCounter(log);
+
   return (child: string): Handlers<typeof parentChannel['calls']> => ({
     'parent.forward.open': async ({ user }) => {
       if (child !== 'lookup') refuse(child, 'open a ~/.forward');
@@ -109,7 +111,9 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       }
       const dispatcher = options.supervisor().get('dispatcher');
       if (!dispatcher) throw new Error('no dispatcher');
-      const [[forParent, toParent], [forDispatcher, forAgent]] = await Promise.all([socketPair(), socketPair()]);
+      const leave = admitAgent(user); // throws past MAX_AGENTS_PER_ACCOUNT for this uid and gid
+      const [[forParent, toParent], [forDispatcher, forAgent]] = await Promise.all([socketPair(), socketPair()])
+        .catch((err: unknown) => { leave(); throw err; });
       const agent = spawnWithSockets(AGENT_ENTRY, 'agent', [toParent, forAgent], {
         ...(root && { credentials: { user: user.name, uid: user.uid, gid: user.gid } }),
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.SMTPD_NAMESERVERS && { SMTPD_NAMESERVERS: process.env.SMTPD_NAMESERVERS }) },
@@ -119,8 +123,12 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       // The agent runs as the user, and cannot create files in a
       // root:mail /var/mail: the parent takes its mailbox's lock for it.
       const mailbox = mailboxService(user, known);
-      agent.on('error', (err) => log.warn(`warn: smtpd: delivery agent for ${user.name}: ${err.message}`));
+      agent.on('error', (err) => {
+        if (agent.pid === undefined) leave(); // never started: no exit to wait for
+        log.warn(`warn: smtpd: delivery agent for ${user.name}: ${err.message}`);
+      });
       agent.on('exit', (code, signal) => {
+        leave();
         void mailbox.releaseAll();
         if (code !== 0) log.debug(`debug: smtpd: delivery agent for ${user.name} ended (${signal ?? code})`);
       });
@@ -159,6 +167,41 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       return {};
     },
   });
+}
+
+/**
+ * How many delivery agents may live at once for one uid and gid. The
+ * dispatcher keeps one per uid and gid; a second may start while the
+ * first, closed after its idle minute, is still on its way out. Without
+ * a bound, a dispatcher in an attacker's hands could ask the root parent
+ * for agent after agent, each a Node process of about 75 MB, until the
+ * machine ran out of memory.
+ */
+export const MAX_AGENTS_PER_ACCOUNT = 2;
+
+/**
+ * Counts the live agents per uid and gid: admit() throws past the bound,
+ * and returns what to call, once, when that agent has exited.
+ */
+function agentCounter(log: Logger): (user: UserRecord) => () => void {
+  const live = new Map<string, number>();
+  return (user) => {
+    const key = `${user.uid}:${user.gid}`;
+    const count = live.get(key) ?? 0;
+    if (count >= MAX_AGENTS_PER_ACCOUNT) {
+      log.warn(`warn: smtpd: refusing a delivery agent for ${user.name} (uid ${user.uid}, gid ${user.gid}): ${count} already run for that uid and gid`);
+      throw new Error(`no delivery agent for ${user.name}: ${count} already run for uid ${user.uid} and gid ${user.gid}`);
+    }
+    live.set(key, count + 1);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const now = (live.get(key) ?? 1) - 1;
+      if (now > 0) live.set(key, now);
+      else live.delete(key);
+    };
+  };
 }
 
 /** `smtp sub-addr-delim`, `+` by default; the last one written counts. */

@@ -2,6 +2,9 @@
  * The parent's answers to its children, called directly: what each may
  * ask, and whose word it takes for an account.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parser.ts';
 import { createLogger } from '../../src/log/index.ts';
@@ -40,5 +43,54 @@ describe('parent.forward.open', () => {
     const { forChild } = services();
     await expect(forChild('smtp')['parent.forward.open']({ type: 'parent.forward.open', user: { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' } }, undefined))
       .rejects.toThrow('smtp may not ask the parent to open a ~/.forward');
+  });
+});
+
+describe('parent.agent.open', { timeout: 60_000 }, () => {
+  it('starts at most two agents at once for one uid and gid, however often the dispatcher asks', async () => {
+    const handed: (() => void)[] = [];
+    const { config } = parseConfig('action "local" maildir\nmatch for local action "local"\n', { file: 'smtpd.conf' });
+    const lines: string[] = [];
+    const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: (l) => lines.push(l) });
+    // The dispatcher's side, as far as the parent sees it: it takes its end of each agent's socket. Over
+    // IPC it gets a copy and the parent closes its own; here both are one object, so the parent's close
+    // is made a no-op, and the test closes the socket when it plays the dispatcher letting an agent go.
+    const keep = (socket: Socket) => {
+      const close = socket.destroy.bind(socket);
+      socket.destroy = () => socket;
+      handed.push(() => close());
+    };
+    const dispatcher = { control: { request: async (_msg: unknown, { handle }: { handle: Socket }) => (keep(handle), {}) } };
+    const open = parentServices({
+      config, log, verbose: 0, trace: new Set(), foreground: true,
+      supervisor: () => ({ get: () => dispatcher }) as never,
+    })('dispatcher')['parent.agent.open'];
+    const nobody = { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' };
+    const ask = () => open({ type: 'parent.agent.open', token: randomBytes(8).toString('hex'), user: nobody }, undefined);
+    const pids: number[] = [];
+    try {
+      const first = await ask();
+      const second = await ask();
+      pids.push(Number(first.pid), Number(second.pid));
+      await expect(ask()).rejects.toThrow('no delivery agent for nobody: 2 already run for uid 65534 and gid 65534');
+      expect(lines.some((l) => l.startsWith('warn: smtpd: refusing a delivery agent for nobody (uid 65534, gid 65534): 2 already run'))).toBe(true);
+      // The first one's dispatcher socket closes, as after its idle minute: it exits, and a new one may start.
+      handed[0]!();
+      const deadline = Date.now() + 10_000;
+      while (existsSync(`/proc/${pids[0]}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 100));
+      const third = await ask();
+      pids.push(Number(third.pid));
+      expect(third.pid).toMatch(/^\d+$/);
+    } finally {
+      for (const close of handed) close();
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited already, as it should once its socket closed
+        }
+      }
+    }
   });
 });
