@@ -7,14 +7,15 @@ import { RemoteQueue } from '../../src/proc/queue-proxy.ts';
 import { socketTransport } from '../../src/proc/transport.ts';
 import { RamQueueBackend } from '../../src/queue/ram-backend.ts';
 import type { QueueBackend } from '../../src/queue/backend.ts';
+import type { MessageId } from '../../src/queue/types.ts';
 import { testDraft } from '../envelopes.ts';
 import { memoryLogger } from './helpers.ts';
 
 const draft = testDraft();
 
-async function connected() {
+async function connected(dispatchers?: string[]) {
   const [smtpEnd, queueEnd] = await socketPair();
-  const backend = new RamQueueBackend();
+  const backend = new RamQueueBackend(dispatchers && { dispatchers: new Set(dispatchers) });
   const { log, lines } = memoryLogger();
   const committed: unknown[] = [];
   const server = serveMessagePath({ transport: socketTransport(queueEnd), backend, log, committed: (e) => committed.push(...e) });
@@ -101,6 +102,20 @@ describe('the message path: a QueueBackend in another process', () => {
     peer.transport.sendChunk(0x12345678, Buffer.from('forged'));
     await expect(peer.request({ type: 'queue.message.commit', msgid: 0x12345678, envelopes: [draft] })).rejects.toThrow('no message 12345678');
     expect(lines).toContain('warn: queue: content for unknown message 12345678 refused');
+  });
+
+  it('refuses, from a smtp it cannot trust, an action smtpd.conf does not have and a second commit of one message', async () => {
+    const { peer, backend, committed } = await connected(['local']);
+    const { msgid } = await peer.request({ type: 'queue.message.create' });
+    await expect(peer.request({ type: 'queue.message.commit', msgid, envelopes: [testDraft({ dispatcher: '../../etc/passwd' })] }))
+      .rejects.toThrow('unknown dispatcher');
+    const second = await peer.request({ type: 'queue.message.create' });
+    peer.transport.sendChunk(second.msgid, Buffer.from('Subject: once\r\n\nbody\r\n'));
+    // Sent in the same turn: both reach the queue before either has committed.
+    const both = await Promise.allSettled([1, 2].map(() => peer.request({ type: 'queue.message.commit', msgid: second.msgid, envelopes: [draft] })));
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(committed).toHaveLength(1);
+    expect((await readAll(await backend.openMessage(second.msgid as MessageId))).toString()).toBe('Subject: once\r\n\nbody\r\n');
   });
 
   it('lets smtp add messages and nothing else', async () => {
