@@ -13,7 +13,7 @@ import { HandedListener } from './handed-listener.ts';
 import { Peer } from './peer.ts';
 import { isProcessName, type ProcessName } from './processes.ts';
 import type { Role, RoleContext, StartRole } from './role.ts';
-import { ipcTransport } from './transport.ts';
+import { ChannelRefused, ipcTransport } from './transport.ts';
 
 /** Each role's code is loaded only in its own process: smtp never loads the spool code, nor the queue the SMTP parser. */
 const ROLES: Record<ProcessName, () => Promise<StartRole>> = {
@@ -129,19 +129,19 @@ const parent = new Peer({
 
 /**
  * A link to a neighbour that this process drops, because the neighbour
- * sent what breaks the framing (transport.ts destroys the socket with
- * the reason), or that fails, leaves both processes running and unable
- * to talk: smtp would answer every message 421, or the queue would
- * accept mail the scheduler never hears of, while a monitor sees a live
- * daemon. So it is said in the log and to the parent, which stops the
- * daemon as it does when a child dies. A link the neighbour closes is
- * not reported here: the neighbour exits or stops, and the parent knows
- * that already.
+ * sent what breaks the framing (transport.ts destroys the socket with a
+ * ChannelRefused), leaves both processes running and unable to talk:
+ * smtp would answer every message 421, or the queue would accept mail
+ * the scheduler never hears of, while a monitor sees a live daemon. So
+ * it is said in the log and to the parent, which stops the daemon as it
+ * does when a child dies. A link the neighbour closes, or whose writes
+ * fail (EPIPE), is not reported here: the neighbour is gone or stopping,
+ * and the parent knows that already, and names it better.
  */
 function watchLink(peer: ProcessName, socket: Socket): void {
   let reported = false;
   socket.on('error', (err) => {
-    if (reported || stopped) return;
+    if (reported || stopped || !(err instanceof ChannelRefused)) return;
     reported = true;
     log.warn(`warn: ${name}: dropped the channel to ${peer}: ${err.message}`);
     parent.notify({ type: 'parent.link.lost', peer, reason: err.message });

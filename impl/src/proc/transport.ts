@@ -19,6 +19,15 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Server, Socket } from 'node:net';
 
+/**
+ * The error a socket is destroyed with when this side drops the channel
+ * because of what came on it (see socketTransport's close), as opposed
+ * to an error of the socket itself (EPIPE, ECONNRESET: the peer is gone).
+ */
+export class ChannelRefused extends Error {
+  override readonly name = 'ChannelRefused';
+}
+
 /** What a transport delivers to the Peer above it. */
 export interface TransportSink {
   frame(frame: unknown, handle: unknown): void;
@@ -240,7 +249,7 @@ export function socketTransport(socket: Socket): Transport {
     if (closed) return;
     flush(); // what was sent before the close still goes, as if written at once
     closed = true;
-    if (refused) socket.destroy(new Error(reason));
+    if (refused) socket.destroy(new ChannelRefused(reason));
     else socket.destroy();
     // A sender waiting for credits goes on, and learns of the close from sendChunk.
     for (const entry of credits.values()) for (const w of entry.waiters.splice(0)) w.resolve();
