@@ -258,21 +258,35 @@ export function parseParams(rest: string): EsmtpParam[] | string {
 /**
  * Decodes xtext (RFC 3461 4): printable ASCII but `+` and `=`, with `+HH`
  * for any other octet. ENVID and ORCPT travel in it. `undefined` if malformed.
+ *
+ * The octets are read as UTF-8, the only way a client can write a
+ * non-ASCII character in xtext (`+C3+A9` is `é`), and the way the bounce
+ * writes it back (mime.ts xtext and recipientAddress). Taking each octet
+ * for a character of its own made `é` two characters, which came back
+ * in the report as `+C3+83+C2+A9`: an ENVID the client never sent, so
+ * its software could not match the report to the message. Octets that
+ * are not UTF-8 have no character to become, and are refused.
  */
 export function decodeXtext(text: string): string | undefined {
-  let out = '';
+  const octets: number[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x2b /* + */) {
       const hex = text.slice(i + 1, i + 3);
       if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
-      out += String.fromCharCode(parseInt(hex, 16));
+      octets.push(parseInt(hex, 16));
       i += 2;
     } else if (c < 0x21 || c > 0x7e || c === 0x3d) {
       return undefined;
     } else {
-      out += text[i];
+      octets.push(c);
     }
   }
-  return out;
+  try {
+    return UTF8.decode(new Uint8Array(octets));
+  } catch {
+    return undefined;
+  }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

@@ -348,6 +348,23 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     await daemon.waitFor(/delay warning msgid=\w+ to <nobody@example.org>/);
   });
 
+  it('ENVID and ORCPT come back in the bounce as the client wrote them, + and non-ASCII included', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" mda "exit 67"'));
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    // `+2B` is a `+`; `+C3+A9` is an `é`, in UTF-8.
+    expect(smtplibSend(port, ['ENVID=id+2Bx+C3+A9y', 'RET=HDRS'], [
+      ['nobody@hold.example', ['ORCPT=rfc822;b+2Bo+C3+A9b@hold.example']],
+    ])).toMatch(/^250 /);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    const report = readReport(join(dir, 'mail', 'nobody'));
+    // Not ASCII, so in xtext again, as sent: the same ENVID, for the sender's software to match.
+    expect(report.perMessage['Original-Envelope-Id']).toBe('id+2Bx+C3+A9y');
+    // RFC 6533's utf-8 address type: one escape per character, é is U+00E9.
+    expect(report.rcpt['Original-Recipient']).toBe('utf-8; b\\x{2B}o\\x{E9}b@hold.example');
+    expect(report.parts).toEqual(['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+  });
+
   it('mail for root, with no action that delivers to an mbox, fails for good at once and bounces', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     const daemon = await startServing(conf, spool);

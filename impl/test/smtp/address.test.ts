@@ -106,4 +106,12 @@ describe('parseParams and xtext', () => {
     expect(decodeXtext('bad+zz')).toBeUndefined();
     expect(decodeXtext('a=b')).toBeUndefined();
   });
+
+  it('reads the octets of xtext as UTF-8, so that a bounce can write the same xtext back', () => {
+    expect(decodeXtext('id+2Bx+C3+A9y')).toBe('id+x\u00e9y');
+    expect(decodeXtext('+E2+82+AC')).toBe('\u20ac');
+    // Not UTF-8: no character to keep, so the parameter is refused.
+    expect(decodeXtext('a+E9b')).toBeUndefined();
+    expect(decodeXtext('a+C3')).toBeUndefined();
+  });
 });
