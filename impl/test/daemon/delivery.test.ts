@@ -365,6 +365,35 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(report.parts).toEqual(['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
   });
 
+  it('a restart between two retries keeps the retry table and the ttl counted from the arrival', async () => {
+    // Local schedule: tries at 0 s and 10 s after the arrival, then the expiry at 14 s.
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" mda "exit 75" ttl 14s'));
+    let daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const arrival = Date.now();
+    expect(swaks(port, 'nobody@hold.example').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/mda delivery .*to=<nobody@hold.example> .*result=TempFail/);
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    await new Promise((r) => setTimeout(r, 3000));
+
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const attempt = /mda delivery .*to=<nobody@hold.example> .*result=TempFail/;
+    await daemon.waitFor(attempt, 15_000);
+    // Not at the restart, nor 10 s after it: at 10 s after the arrival (whole seconds, so give or take one).
+    const second = (Date.now() - arrival) / 1000;
+    expect(second).toBeGreaterThan(9);
+    expect(second).toBeLessThan(12.5);
+    await daemon.waitFor(/queue: bounce msgid=/, 10_000);
+    const expired = (Date.now() - arrival) / 1000;
+    expect(expired).toBeGreaterThan(13);
+    expect(expired).toBeLessThan(16.5);
+    expect(daemon.lines.filter((l) => attempt.test(l))).toHaveLength(2);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    expect(readReport(join(dir, 'mail', 'nobody')).rcpt).toMatchObject({ Action: 'failed', Status: '4.4.7' });
+  });
+
   it('mail for root, with no action that delivers to an mbox, fails for good at once and bounces', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     const daemon = await startServing(conf, spool);
