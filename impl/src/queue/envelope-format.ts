@@ -122,7 +122,7 @@ export function validateEnvelope(raw: unknown, options: ValidateOptions = {}): P
 
   const dispatcher = raw['dispatcher'];
   if (!isText(dispatcher) || dispatcher === '') return { error: 'invalid dispatcher' };
-  if (options.dispatchers && !options.dispatchers.has(dispatcher)) return { error: 'unknown dispatcher' };
+  if (options.dispatchers && !options.dispatchers.has(dispatcher)) return { error: unknownDispatcher(dispatcher) };
 
   const origin = originOf(raw['origin']);
   if (typeof origin === 'string') return { error: origin };
@@ -199,6 +199,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * most, anything but printable ASCII escaped, so that a long or crafted
  * field name cannot flood the log or start a line of its own.
  */
+/**
+ * The reason for an envelope whose action smtpd.conf no longer has (an
+ * action renamed or removed before a restart): it names the action, so
+ * that the administrator knows what to put back before moving the files
+ * from corrupt/ to the queue again.
+ */
+function unknownDispatcher(dispatcher: string): string {
+  return `unknown dispatcher: action "${shown(dispatcher)}" is not in smtpd.conf`;
+}
+
 function shown(text: string): string {
   const cut = text.length > 40 ? `${text.slice(0, 40)}...` : text;
   return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

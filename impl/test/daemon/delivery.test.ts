@@ -394,6 +394,28 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(readReport(join(dir, 'mail', 'nobody')).rcpt).toMatchObject({ Action: 'failed', Status: '4.4.7' });
   });
 
+  it('an envelope whose action was removed from smtpd.conf before a restart goes to corrupt/, named, and the daemon goes on', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir, 'action "hold" mda "exit 75"'));
+    let daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@hold.example').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/mda delivery .*to=<nobody@hold.example> .*result=TempFail/);
+    process.kill(daemon.pid, 'SIGTERM');
+    expect(await daemon.exited).toBe(0);
+
+    writeFileSync(conf, [`listen on 127.0.0.1 port ${port}`, `action "local" maildir "${dir}/mail/%{user.username}"`,
+      'match from any for domain "example.org" action "local"', ''].join('\n'));
+    daemon = await startServing(conf, spool);
+    running.push(daemon);
+    // Not delivered, not bounced, not retried: kept aside for the administrator, with the action to put back.
+    await daemon.waitFor(/^warn: queue: envelope \w{16}: unknown dispatcher: action "hold" is not in smtpd.conf; moved to corrupt\/$/);
+    await daemon.waitFor(/^info: queue: 0 envelope\(s\) in the spool at start-up$/);
+    expect(readdirSync(join(spool, 'corrupt'))).toHaveLength(2); // the envelope, and its message, left without one
+    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    expect(daemon.lines.filter((l) => /to=<nobody@hold.example>/.test(l))).toEqual([]);
+  });
+
   it('mail for root, with no action that delivers to an mbox, fails for good at once and bounces', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     const daemon = await startServing(conf, spool);

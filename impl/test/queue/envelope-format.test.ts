@@ -87,7 +87,7 @@ describe('envelope files', () => {
   it('refuses a dispatcher that smtpd.conf does not have, when told which exist', () => {
     const text = serializeEnvelope(full);
     expect(parseEnvelope(text, { dispatchers: new Set(['relay']) })).toEqual({ envelope: full });
-    expect(parseEnvelope(text, { dispatchers: new Set(['local']) })).toEqual({ error: 'unknown dispatcher' });
+    expect(parseEnvelope(text, { dispatchers: new Set(['local']) })).toEqual({ error: 'unknown dispatcher: action "relay" is not in smtpd.conf' });
   });
 
   it('are never written if they would be refused when read back', () => {

@@ -501,7 +501,7 @@ describe('the log backend', () => {
     const validate = { dispatchers: new Set(['local']) }; // smtpd.conf lost its `relay` action
     ({ q, lines } = await open(spool, { validate }));
     const name = formatEnvelopeId(relayed!.id);
-    expect(lines).toEqual([`warn: queue: envelope ${name}: unknown dispatcher; dropped; kept in corrupt/${name}`]);
+    expect(lines).toEqual([`warn: queue: envelope ${name}: unknown dispatcher: action "relay" is not in smtpd.conf; dropped; kept in corrupt/${name}`]);
     expect(readFileSync(join(spool, 'corrupt', name), 'utf8')).toContain('"dispatcher":"relay"');
     expect(await recoverAll(q)).toEqual([local]);
     await expect(q.openMessage(relayed!.messageId)).rejects.toThrow(/no message/);
