@@ -416,6 +416,28 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(daemon.lines.filter((l) => /to=<nobody@hold.example>/.test(l))).toEqual([]);
   });
 
+  it('recipients of one message that fail together get one bounce naming them all, as in OpenSMTPD', async () => {
+    const NOBODY = 65534;
+    const { port, dir, conf, spool } = await setUp((dir) => [
+      `table users file:${dir}/users`,
+      `action "local" maildir "${dir}/mail/%{user.username}"`,
+      `action "fail" mda "exit 67" userbase <users>`,
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "fail.example" action "fail"',
+    ]);
+    writeFileSync(join(dir, 'users'), ['bob', 'carol', 'dave'].map((u) => `${u} ${NOBODY}:${NOBODY}:/nonexistent\n`).join(''));
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(smtplibSend(port, [], [['bob@fail.example', []], ['carol@fail.example', []], ['dave@fail.example', []]])).toMatch(/^250 /);
+    await daemon.waitFor(/queue: bounce msgid=\w+ to <nobody@example.org> for 3 recipient\(s\)/);
+    await mailIn(join(dir, 'mail', 'nobody'));
+    const report = readReport(join(dir, 'mail', 'nobody'));
+    expect(report.recipients).toBe(3);
+    expect(report.rcpt).toMatchObject({ Action: 'failed', 'Final-Recipient': 'rfc822; bob@fail.example' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(daemon.lines.filter((l) => /queue: bounce msgid=/.test(l))).toHaveLength(1);
+  });
+
   it('mail for root, with no action that delivers to an mbox, fails for good at once and bounces', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     const daemon = await startServing(conf, spool);

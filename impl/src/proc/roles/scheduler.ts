@@ -7,7 +7,7 @@
  * to warn senders whose mail is late. It holds no mail and writes no
  * file: everything it knows can be rebuilt from the spool at start-up.
  */
-import { RamQueue, RetryLater, schedulerOptions, type Decision, type DueEnvelope, type SchedulerEntry } from '../../scheduler/index.ts';
+import { BounceBatch, RamQueue, RetryLater, schedulerOptions, type Decision, type DueEnvelope, type SchedulerEntry } from '../../scheduler/index.ts';
 import { QUEUE_DELIVER_MS, queueDeliveryChannel, schedulerChannel, type Delivered, type ScheduledEntry } from '../channels/delivery.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
@@ -30,6 +30,12 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
   let holding = false;
   /** Bounces the queue could not make, tried again until it can. */
   const retries = new RetryLater((line) => log.warn(line));
+  /** Failures of one message's recipients, held a moment to make one bounce (see BounceBatch). */
+  const bounces = new BounceBatch((ids, reason) => {
+    // Not awaited: a bounce that fails is tried again later, and the next attempts need not wait for it.
+    void retries.run(`envelope ${ids[0]}${ids.length > 1 ? ` and ${ids.length - 1} more of its message` : ''} could not be bounced`, () =>
+      queue.request({ type: 'queue.bounce', ids, reason }));
+  });
 
   const queue = new Peer({
     self: 'scheduler',
@@ -119,9 +125,7 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
         return;
       case 'bounce':
       case 'discard':
-        // Not awaited: a bounce that fails is tried again later, and the next attempts need not wait for it.
-        void retries.run(`envelope ${decision.id} could not be bounced`, () =>
-          queue.request({ type: 'queue.bounce', ids: [decision.id], reason: decision.reason }));
+        bounces.add(decision.id, decision.reason);
         return;
       case 'warn':
         return;
@@ -145,6 +149,7 @@ export async function startScheduler(ctx: RoleContext): Promise<Role> {
     stop: async () => {
       stopping = true;
       clearTimeout(timer);
+      bounces.stop();
       retries.stop();
       log.debug(`debug: scheduler: ${ramqueue.size} envelope(s) waiting at shutdown`);
       queue.close();
