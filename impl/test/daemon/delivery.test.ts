@@ -438,6 +438,32 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(daemon.lines.filter((l) => /queue: bounce msgid=/.test(l))).toHaveLength(1);
   });
 
+  it('one delay warning per interval until the expiry, then one bounce; NOTIFY decides who hears what', async () => {
+    // Tries at 0 s and the expiry, 6 s; warnings due at 2 s and 4 s, and at 30 s, after the expiry.
+    const { port, conf, spool } = await setUp((dir) => [
+      'bounce warn-interval 2s, 4s, 30s', ...localAndHold(dir, 'action "hold" mda "exit 75" ttl 6s'),
+    ]);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    const msgid = (reply: string) => /^250 \S+ ([0-9a-f]{8}) /.exec(reply)![1]!;
+    const plain = msgid(smtplibSend(port, [], [['nobody@hold.example', []]]));
+    const failureOnly = msgid(smtplibSend(port, [], [['nobody@hold.example', ['NOTIFY=FAILURE']]]));
+    const never = msgid(smtplibSend(port, [], [['nobody@hold.example', ['NOTIFY=NEVER']]]));
+    await daemon.waitFor(new RegExp(`envelope ${never}\\w{8}: no bounce: DSN NOTIFY=NEVER asks for no failure notice`), 15_000);
+    await daemon.waitFor(new RegExp(`queue: bounce msgid=\\w+ .* of msgid=${failureOnly}`));
+    await daemon.waitFor(new RegExp(`queue: bounce msgid=\\w+ .* of msgid=${plain}`));
+    await new Promise((r) => setTimeout(r, 1500));
+    const reports = (of: string) => daemon.lines.flatMap((l) => {
+      const m = new RegExp(`queue: (bounce|delay warning) msgid=\\w+ .* of msgid=${of}$`).exec(l);
+      return m ? [m[1]] : [];
+    });
+    expect(reports(plain)).toEqual(['delay warning', 'delay warning', 'bounce']);
+    expect(reports(failureOnly)).toEqual(['bounce']);
+    expect(reports(never)).toEqual([]);
+    // NOTIFY=NEVER tells nobody, but its envelope goes all the same: the queue is empty.
+    expect(readdirSync(join(spool, 'queue')).flatMap((b) => readdirSync(join(spool, 'queue', b)))).toEqual([]);
+  });
+
   it('mail for root, with no action that delivers to an mbox, fails for good at once and bounces', async () => {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     const daemon = await startServing(conf, spool);
