@@ -7,6 +7,7 @@
 import type { LocalAction } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { checkFormat } from '../delivery/mda-format.ts';
+import { DELIVERY_LIMITS } from '../queue/envelope-format.ts';
 import { EXPANSION_TEMP, Failure, TEMPORARY, type Status } from './failure.ts';
 import { addressOf, sourceOf, type Node, type Origin, type Target } from './tree.ts';
 import type { ExpandedRecipient } from './types.ts';
@@ -53,6 +54,10 @@ export function fileOrCommand(
     log.warn(`warn: ${origin.where}: commands executed from aliases run with ${daemonUser} privileges`);
   }
   const value = target.kind === 'file' ? target.path : target.command;
+  // The queue would refuse the envelope at the commit, and with it the whole message: refuse this recipient now.
+  if (value.length > DELIVERY_LIMITS.target) {
+    throw new Failure(EXPANSION_TEMP, `${origin.where}: ${target.kind} target of ${value.length} characters, longer than the ${DELIVERY_LIMITS.target} an envelope holds`);
+  }
   return {
     recipient: addressOf(node),
     dispatcher: action.name,

@@ -8,7 +8,7 @@ import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { UserRecord } from '../delivery/types.ts';
 import { splitTargets } from '../table/alias-targets.ts';
-import { parseAliasTarget, type AliasTarget } from '../table/index.ts';
+import { hasControlCharacter, notATarget, parseAliasTarget, type AliasTarget } from '../table/index.ts';
 import { EXPANSION_TEMP, Failure, messageOf } from './failure.ts';
 import { targetLines } from './forward-file.ts';
 import type { Origin } from './tree.ts';
@@ -119,7 +119,10 @@ function lineTargets(text: string, where: string): AliasTarget[] {
   if (items === undefined) throw new Failure(EXPANSION_TEMP, `${where}: unbalanced quote or trailing backslash`);
   return items.map((item) => {
     const target = parseAliasTarget(item);
-    if (!target) throw new Failure(EXPANSION_TEMP, `${where}: cannot read ${JSON.stringify(item)} as a target`);
+    if (!target) {
+      const why = hasControlCharacter(item) ? `: it ${notATarget(item)}` : '';
+      throw new Failure(EXPANSION_TEMP, `${where}: cannot read ${JSON.stringify(item)} as a target${why}`);
+    }
     return target;
   });
 }

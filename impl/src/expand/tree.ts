@@ -4,6 +4,7 @@
  */
 import type { LocalAction } from '../config/index.ts';
 import type { ExpansionSource, MailAddress } from '../queue/types.ts';
+import { DELIVERY_LIMITS } from '../queue/envelope-format.ts';
 import { asciiLowercase } from '../table/lowercase.ts';
 
 /** Where a node came from, and whether it may be a file or a command. */
@@ -73,7 +74,12 @@ export function originOf(node: Node): string {
   return node.origin ? `${node.origin.where}: ` : '';
 }
 
-/** The origin as the envelope keeps it, without what only expansion needs. */
+/**
+ * The origin as the envelope keeps it, without what only expansion needs,
+ * and cut to the length the queue takes (a long include path could pass
+ * it): it only names the line for the log.
+ */
 export function sourceOf(origin: Origin): ExpansionSource {
-  return { kind: origin.kind, where: origin.where };
+  const max = DELIVERY_LIMITS.where;
+  return { kind: origin.kind, where: origin.where.length > max ? `${origin.where.slice(0, max - 3)}...` : origin.where };
 }

@@ -173,14 +173,14 @@ function deliveryOf(v: unknown): LocalDelivery | null {
   if (!isText(user) || user === '' || typeof kind !== 'string' || !DELIVERY_KINDS.has(kind)) return null;
   const delivery: LocalDelivery = { user, kind: kind as LocalDelivery['kind'] };
   if (kind !== 'mailbox') {
-    if (!isText(target, 4096) || target === '') return null;
+    if (!isText(target, DELIVERY_LIMITS.target) || target === '') return null;
     delivery.target = target;
   } else if (target !== undefined) {
     return null;
   }
   if (source !== undefined) {
     if (!isRecord(source) || typeof source['kind'] !== 'string' || !SOURCE_KINDS.has(source['kind'])) return null;
-    if (!isText(source['where'], 1000)) return null;
+    if (!isText(source['where'], DELIVERY_LIMITS.where)) return null;
     delivery.source = { kind: source['kind'] as 'alias' | 'virtual' | 'forward', where: source['where'] };
   }
   if (subaddress !== undefined) {
@@ -216,6 +216,14 @@ function shown(text: string): string {
 
 /** The longest ENVID and ORCPT an envelope holds (RFC 3461 4.4 and 4.2), after xtext decoding. */
 export const DSN_LIMITS = { envid: 100, orcpt: 500 } as const;
+
+/**
+ * The longest file or command, and origin (`table aliases, key x`), a local
+ * delivery holds. Expansion checks a target against them at RCPT TO, so
+ * that a table line the queue would refuse is refused there, for one
+ * recipient, not at the commit, for the whole message.
+ */
+export const DELIVERY_LIMITS = { target: 4096, where: 1000 } as const;
 
 /**
  * A string of at most `max` characters, without control characters (NUL,

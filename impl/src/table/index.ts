@@ -11,5 +11,5 @@ export * from './types.ts';
 export { hostnameMatch } from './match-domain.ts';
 export { mailaddrMatch, parseMailAddr } from './match-mailaddr.ts';
 export { netaddrMatch, parseNetAddr } from './match-netaddr.ts';
-export { parseAliasTarget, parseAliasValue } from './alias-targets.ts';
+export { hasControlCharacter, notATarget, parseAliasTarget, parseAliasValue } from './alias-targets.ts';
 export { parseRelayHost } from './parse-value.ts';

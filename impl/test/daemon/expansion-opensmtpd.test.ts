@@ -27,6 +27,7 @@ const FILES = {
     'unterminated: "unterminated',
     'doubleat: root@@x',
     'underscore: root@b_c.test',
+    'escape: error:450 4.2.0 not\x1b[2J now',
     '',
   ].join('\n'),
   virtual: 'goaway@virtual.test: error:421 go away\n',
@@ -112,6 +113,15 @@ const CASES: Case[] = [
       ...['doubleat', 'underscore'].map((user): Exchange => ({
         send: `RCPT TO:<${user}@example.org>`, opensmtpd: [OK], ours: [EXPANSION_PROBLEM(`${user}@example.org`)],
       })),
+      both('QUIT', '221 2.0.0 Bye', '<closed>'),
+    ],
+  },
+  {
+    situation: 'an alias that is an error whose text has a control character (ESC)',
+    why: 'a control character is no part of a target (the queue keeps none in an envelope); 6.8 sends it to the client in the reply',
+    exchanges: [
+      both('MAIL FROM:<alice@example.com>', '250 2.0.0 Ok'),
+      { send: 'RCPT TO:<escape@example.org>', opensmtpd: ['450 4.2.0 not\x1b[2J now: <escape@example.org>'], ours: [EXPANSION_PROBLEM('escape@example.org')] },
       both('QUIT', '221 2.0.0 Bye', '<closed>'),
     ],
   },

@@ -1,0 +1,70 @@
+/**
+ * Expansion against what a local user or a table author might write on
+ * purpose: targets the queue cannot hold. Each case is one that a first version got wrong; the
+ * comment says what it did.
+ */
+import { describe, expect, it } from 'vitest';
+import { readIncludeFile } from '../../src/expand/target-files.ts';
+import { DELIVERY_LIMITS } from '../../src/queue/envelope-format.ts';
+import { expand, isRoot, testHost, type Host } from './helpers.ts';
+
+const host = testHost();
+
+/** smtpd.conf with `action "local"` as given, its aliases in $D/aliases. */
+function conf(h: Host, local: string): string {
+  return `table aliases file:${h.dir}/aliases
+action "local" ${local}
+match from any for domain example.org action "local"
+`;
+}
+
+const EVERYTHING = 'mbox alias <aliases> allow-exec forward-file allow-exec';
+const TEMP = (rcpt: string, log: string) => `tempfail 424 4.2.4 Mailing list expansion problem: <${rcpt}> | ${log}`;
+
+describe('a target the queue could not hold is refused at RCPT, for that recipient alone', () => {
+  // Before: each was accepted with 250, and the queue refused the envelope at the commit
+  // ("invalid delivery"), so the client heard 421 after DATA, for the whole message and
+  // every co-recipient, at every retry.
+  it.skipIf(!isRoot).each([
+    ['a TAB in a command', '"|/usr/bin/procmail\t-d bob"', '"\\"|/usr/bin/procmail\\t-d bob\\""'],
+    ['a NUL in a file (6.8, in C, would write to /tmp/x)', '/tmp/x\0y', '"/tmp/x\\u0000y"'],
+    ['an ESC in an error reply', 'error:550 5.1.1 gone\x1b[2J', '"error:550 5.1.1 gone\\u001b[2J"'],
+  ])('~/.forward: %s', async (_what, line, shown) => {
+    const h = host();
+    h.write('aliases', '');
+    h.forward('bob', `alice\n${line}\n`);
+    const { lines } = await expand(h, conf(h, EVERYTHING), 'bob@example.org');
+    expect(lines).toEqual([TEMP('bob@example.org',
+      `$D/home/bob/.forward line 2: cannot read ${shown} as a target: it has a control character, which no target may hold`)]);
+  });
+
+  it('an alias whose command has a TAB', async () => {
+    const h = host();
+    h.write('aliases', 'tab: "|/bin/echo\tx"\n');
+    const { lines } = await expand(h, conf(h, EVERYTHING), 'tab@example.org');
+    expect(lines).toEqual([TEMP('tab@example.org',
+      'table aliases, key tab: table aliases: bad alias entry for "tab": "\\"|/bin/echo\\tx\\"" has a control character, which no target may hold')]);
+  });
+
+  it(`an alias whose command is longer than ${DELIVERY_LIMITS.target} characters`, async () => {
+    const h = host();
+    const command = `/bin/echo ${'a'.repeat(DELIVERY_LIMITS.target)}`;
+    h.write('aliases', `long: "|${command}"\nfits: "|${command.slice(0, DELIVERY_LIMITS.target)}"\n`);
+    const { lines } = await expand(h, conf(h, EVERYTHING), 'long@example.org');
+    expect(lines).toEqual([TEMP('long@example.org',
+      `table aliases, key long: command target of ${command.length} characters, longer than the ${DELIVERY_LIMITS.target} an envelope holds`)]);
+    const fits = await expand(h, conf(h, EVERYTHING), 'fits@example.org');
+    expect(fits.expansion.result).toBe('ok');
+  });
+
+  it('an included file whose path is long: the envelope keeps the start of its origin', async () => {
+    const h = host();
+    const path = h.write(`${'d'.repeat(200)}/${'e'.repeat(200)}/${'f'.repeat(200)}/${'g'.repeat(200)}/${'h'.repeat(200)}.list`, '"|/bin/true"\n');
+    h.write('aliases', `inc: :include:${path}\n`);
+    const asRoot = { readInclude: async (p: string) => ({ ...(await readIncludeFile(p)), uid: 0, mode: 0o100644 }) };
+    const { expansion } = await expand(h, conf(h, EVERYTHING), 'inc@example.org', undefined, asRoot);
+    const where = expansion.result === 'ok' ? expansion.recipients[0]?.delivery?.source?.where : undefined;
+    expect(where?.length).toBe(DELIVERY_LIMITS.where);
+    expect(where).toMatch(/^\/.*\.\.\.$/);
+  });
+});
