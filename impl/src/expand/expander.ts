@@ -212,6 +212,13 @@ export class Expander {
    * promise: the engine's gate (smtp/session.ts) closes after any 421,
    * and this only passes the code on. An entry that means "not now" for
    * this recipient alone should say 450 or 451.
+   *
+   * Closing the session drops every recipient after this one, so only
+   * the administrator's tables may ask for it. A 421 from a ~/.forward,
+   * or from an included file others than root can change, is answered
+   * as 450: its author may refuse their own mail, not the mail of the
+   * people listed with them in the same transaction (ours; 6.8 keeps
+   * the session open after any 421).
    */
   private error(node: Node, target: Extract<Target, { kind: 'error' }>): never {
     const action = node.action as LocalAction;
@@ -219,11 +226,14 @@ export class Expander {
     if (action.method.kind === 'forward-only') {
       throw new Failure(TEMPORARY, `${where}: error target on forward-only action "${action.name}"`);
     }
-    const { code, message } = target;
+    const { message } = target;
+    const userWritten = node.origin?.kind === 'forward' || node.origin?.execRefused !== undefined;
+    const code = target.code === 421 && userWritten ? 450 : target.code;
+    const answered = code === target.code ? '' : ` (answered as ${code}: a user's file may not close the session)`;
     // An enhanced code is recognised only in the class of the reply code.
     const enhanced = new RegExp(`^(${String(code).charAt(0)}\\.\\d{1,3}\\.\\d{1,3})(?: |$)`).exec(message)?.[1] ?? '';
     const text = message.slice(enhanced.length).trim();
-    throw new Failure({ code, enhanced, text }, `${where}: error target: ${code} ${message}`);
+    throw new Failure({ code, enhanced, text }, `${where}: error target: ${target.code} ${message}${answered}`);
   }
   // #endregion error-node
 

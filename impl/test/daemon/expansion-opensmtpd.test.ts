@@ -1,12 +1,15 @@
 /**
  * What a recipient gets from the whole daemon and from the real
- * OpenSMTPD 6.8 when its alias or virtual entry is an error, or is not
- * a target at all, given the same tables, rules and session. Each case
+ * OpenSMTPD 6.8 when its alias, virtual entry or ~/.forward is an
+ * error, or is not a target at all, given the same tables, rules and
+ * session (and `forward-file` for ours, which reads no ~/.forward
+ * without it). Each case
  * states both servers' replies, so that a change on either side fails;
  * where they differ, `why` says which RFC or which 6.8 bug ours follows
  * instead (the chapter "Expansion" tells the same).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../smtp/helpers.ts';
@@ -18,7 +21,24 @@ if (why && process.env.CI !== undefined) throw new Error(`OpenSMTPD comparison c
 /** Not opensmtpd.test.ts's address: the two files run at the same time. */
 const DNS_ADDRESS = '127.1.53.54';
 
+/** A user of both servers' userbase, uid and gid 52001 (nobody's on this machine), whose ~/.forward both read. */
+const BOB = 52001;
+/** The homes, made before either server starts: the userbase names them. */
+const homes = mkdtempSync(join(tmpdir(), 'saf-homes-'));
+chmodSync(homes, 0o755);
+
+/** Writes bob's ~/.forward, his own file, mode 0644, in his own home, mode 0755: what both servers accept. */
+function bobsForward(text: string): void {
+  const home = join(homes, 'bob');
+  mkdirSync(home, { recursive: true, mode: 0o755 });
+  chownSync(home, BOB, BOB);
+  writeFileSync(join(home, '.forward'), text);
+  chmodSync(join(home, '.forward'), 0o644);
+  chownSync(join(home, '.forward'), BOB, BOB);
+}
+
 const FILES = {
+  users: `bob ${BOB}:${BOB}:${join(homes, 'bob')}\n`,
   aliases: [
     'goaway: error:421 go away',
     'quoted: "bad address@@x"',
@@ -33,13 +53,19 @@ const FILES = {
   virtual: 'goaway@virtual.test: error:421 go away\n',
 };
 
+/** 6.8 reads every ~/.forward; ours, only where the action says `forward-file` (ours() adds it). */
+const FORWARD_ACTION = 'action "fwd" mbox userbase <users>';
+
 const RULES = (dir: string) => [
   `table aliases file:${dir}/aliases`,
   `table vmap file:${dir}/virtual`,
+  `table users file:${dir}/users`,
   'action "local" mbox alias <aliases>',
   'action "virt" mbox virtual <vmap>',
+  FORWARD_ACTION,
   'match from any for domain "example.org" action "local"',
   'match from any for domain "virtual.test" action "virt"',
+  'match from any for domain "forward.test" action "fwd"',
 ];
 
 const { running, dirs } = cleanUpAfterEach();
@@ -51,6 +77,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reference?.stop();
+  rmSync(homes, { recursive: true, force: true });
 });
 
 /** Our daemon with the same tables and rules. */
@@ -60,7 +87,8 @@ async function ours(): Promise<{ port: number; daemon: RunningDaemon }> {
   dirs.push(dir);
   mkdirSync(join(dir, 'tables'));
   for (const [name, text] of Object.entries(FILES)) writeFileSync(join(dir, 'tables', name), text);
-  writeFileSync(conf, [`listen on 127.0.0.1 port ${port} hostname mx.test`, ...RULES(join(dir, 'tables')), ''].join('\n'));
+  const rules = RULES(join(dir, 'tables')).map((line) => (line === FORWARD_ACTION ? `${line} forward-file` : line));
+  writeFileSync(conf, [`listen on 127.0.0.1 port ${port} hostname mx.test`, ...rules, ''].join('\n'));
   const daemon = await startServing(conf, spool);
   running.push(daemon);
   return { port, daemon };
@@ -75,6 +103,8 @@ interface Exchange {
 
 interface Case {
   situation: string;
+  /** Bob's ~/.forward, written before both servers are asked. */
+  forward?: string;
   /** Why ours answers otherwise, when it does. */
   why?: string;
   exchanges: Exchange[];
@@ -125,6 +155,18 @@ const CASES: Case[] = [
       both('QUIT', '221 2.0.0 Bye', '<closed>'),
     ],
   },
+  {
+    situation: "a user's ~/.forward that is error:421",
+    forward: 'error:421 4.2.1 not today\n',
+    why: 'closing the session drops every recipient after this one, so only the tables may ask for it: '
+      + 'from a ~/.forward, 421 is answered as 450; 6.8 answers 421 and goes on',
+    exchanges: [
+      both('MAIL FROM:<alice@example.com>', '250 2.0.0 Ok'),
+      { send: 'RCPT TO:<bob@forward.test>', opensmtpd: ['421 4.2.1 not today: <bob@forward.test>'], ours: ['450 4.2.1 not today: <bob@forward.test>'] },
+      both('RCPT TO:<root@example.org>', OK),
+      both('QUIT', '221 2.0.0 Bye', '<closed>'),
+    ],
+  },
 ];
 
 /** The replies an exchange expects, that many; `<closed>` repeats once the server has gone. */
@@ -136,6 +178,7 @@ async function heard(c: RawClient, count: number): Promise<string[]> {
 
 describe.skipIf(why !== undefined)('expansion errors against OpenSMTPD 6.8', { timeout: 60_000 }, () => {
   it.each(CASES.map((c) => [c.situation, c] as const))('%s', async (_, testCase) => {
+    if (testCase.forward !== undefined) bobsForward(testCase.forward);
     const mine = await ours();
     for (const [side, port] of [['opensmtpd', reference!.port], ['ours', mine.port]] as const) {
       const c = await RawClient.connect(port);

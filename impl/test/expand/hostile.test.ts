@@ -1,6 +1,7 @@
 /**
  * Expansion against what a local user or a table author might write on
- * purpose: targets the queue cannot hold. Each case is one that a first version got wrong; the
+ * purpose: targets the queue cannot hold, a session-closing reply in a
+ * ~/.forward. Each case is one that a first version got wrong; the
  * comment says what it did.
  */
 import { describe, expect, it } from 'vitest';
@@ -66,5 +67,38 @@ describe('a target the queue could not hold is refused at RCPT, for that recipie
     const where = expansion.result === 'ok' ? expansion.recipients[0]?.delivery?.source?.where : undefined;
     expect(where?.length).toBe(DELIVERY_LIMITS.where);
     expect(where).toMatch(/^\/.*\.\.\.$/);
+  });
+});
+
+describe('error:421, which closes the session, only from the administrator', () => {
+  // Before: a user's `error:421` was answered 421 and the session closed, so every recipient
+  // after the user in the same transaction (a list, a colleague) waited with them.
+  it.skipIf(!isRoot)('in a ~/.forward it is answered as 450, with its text', async () => {
+    const h = host();
+    h.write('aliases', '');
+    h.forward('bob', 'error:421 4.2.1 not today\n');
+    const { lines } = await expand(h, conf(h, 'mbox forward-file'), 'bob@example.org');
+    expect(lines).toEqual(['tempfail 450 4.2.1 not today: <bob@example.org> | $D/home/bob/.forward line 1: '
+      + "error target: 421 4.2.1 not today (answered as 450: a user's file may not close the session)"]);
+  });
+
+  it.each([
+    ['owned by a user', 450, 1000, 0o644],
+    ['writable by its group', 450, 0, 0o664],
+    ['that only root can change', 421, 0, 0o644],
+  ])('in an included file %s, it is answered %s', async (_what, code, uid, mode) => {
+    const h = host();
+    const list = h.write('bye.list', 'error:421 bye\n');
+    h.write('aliases', `bye: :include:${list}\n`);
+    const asIf = { readInclude: async (p: string) => ({ ...(await readIncludeFile(p)), uid, mode: 0o100000 | mode }) };
+    const { expansion } = await expand(h, conf(h, 'mbox alias <aliases>'), 'bye@example.org', undefined, asIf);
+    expect(expansion).toMatchObject({ result: 'tempfail', code, reply: `${code} bye: <bye@example.org>` });
+  });
+
+  it('in an alias it stays 421', async () => {
+    const h = host();
+    h.write('aliases', 'bye: error:421 bye\n');
+    const { expansion } = await expand(h, conf(h, 'mbox alias <aliases>'), 'bye@example.org');
+    expect(expansion).toMatchObject({ result: 'tempfail', code: 421, reply: '421 bye: <bye@example.org>' });
   });
 });
