@@ -30,7 +30,7 @@ import { fileOrCommand } from './file-or-command.ts';
 import { Lookups } from './lookups.ts';
 import { fromAlias } from './run-as.ts';
 import { subaddressDelimiter } from './tables.ts';
-import { forwardLines, readForwardOf, readIncluded, readIncludeFile, type IncludedFile } from './target-files.ts';
+import { forwardLines, includeBudget, readForwardOf, readIncluded, readIncludeFile, type IncludeBudget, type IncludedFile } from './target-files.ts';
 import { addressOf, nodeKey, originOf, show, sourceOf, type Node, type Origin, type Target } from './tree.ts';
 import type { ExpandedRecipient, Expansion, ExpandRequest, ForwardFile } from './types.ts';
 import type { Getpwnam } from './userbase.ts';
@@ -43,6 +43,8 @@ interface Run {
   nodes: number;
   recipients: ExpandedRecipient[];
   delivered: Set<string>;
+  /** What is left to read from `:include:` files. */
+  included: IncludeBudget;
 }
 
 export interface ExpanderOptions {
@@ -81,7 +83,7 @@ export class Expander {
    * RCPT, and no envelope is made for the targets that did expand.
    */
   async expand(req: ExpandRequest): Promise<Expansion> {
-    const run: Run = { req, queue: [], seen: new Set(), nodes: 0, recipients: [], delivered: new Set() };
+    const run: Run = { req, queue: [], seen: new Set(), nodes: 0, recipients: [], delivered: new Set(), included: includeBudget() };
     const { user, domain } = parseMailAddr(req.rcptTo);
     try {
       this.insert(run, undefined, { kind: 'address', address: { user, domain } }, undefined, undefined);
@@ -310,7 +312,7 @@ export class Expander {
       if (target.kind !== 'include') {
         this.insert(run, parent, fromAlias(target, parent, action, this.daemonUser), action, origin);
       } else if (includes) {
-        for (const line of await readIncluded(this.options.readInclude ?? readIncludeFile, target.path, origin)) {
+        for (const line of await readIncluded(this.options.readInclude ?? readIncludeFile, target.path, origin, run.included)) {
           await this.insertTargets(run, parent, action, line.targets, line.origin, false);
         }
       } else {

@@ -22,6 +22,17 @@ export const MAX_EXPANSION_NODES = 1000;
  * .forward read late in a big alias fails; here it counts the file's own.
  */
 export const MAX_FORWARD_NODES = 100;
+/**
+ * At most this many targets are read from `:include:` files for one RCPT,
+ * duplicates included, and at most MAX_INCLUDE_SIZE bytes of such files
+ * in all (ours: 6.8 reads every file whole, however many an entry names).
+ * A duplicate is dropped only after it has been read and compared: a
+ * list of one name repeated to a megabyte held the lookup process for
+ * more than half a second per RCPT, and an entry can name the file many
+ * times over (`/list`, `//list`...). A list longer than this could never
+ * be delivered anyway, as its tree would pass MAX_EXPANSION_NODES.
+ */
+export const MAX_INCLUDED_TARGETS = MAX_EXPANSION_NODES;
 // #endregion expansion-limits
 
 /** A reply's parts; the client sees `code enhanced text: <rcpt>`. */

@@ -153,7 +153,12 @@ export interface TargetLine {
  * is a comment in both.
  */
 export function targetLines(content: string): TargetLine[] {
-  return [...logicalLines(content)].filter((l) => l.text !== '').map(({ line, text }) => ({ line, text }));
+  return [...eachTargetLine(content)];
+}
+
+/** targetLines() one at a time, so that a reader who stops early has not read the rest. */
+export function* eachTargetLine(content: string): Generator<TargetLine> {
+  for (const { line, text } of logicalLines(content)) if (text !== '') yield { line, text };
 }
 
 function errnoOf(err: unknown): string | undefined {

@@ -9,8 +9,8 @@ import { open } from 'node:fs/promises';
 import type { UserRecord } from '../delivery/types.ts';
 import { splitTargets } from '../table/alias-targets.ts';
 import { hasControlCharacter, notATarget, parseAliasTarget, type AliasTarget } from '../table/index.ts';
-import { EXPANSION_TEMP, Failure, messageOf } from './failure.ts';
-import { targetLines } from './forward-file.ts';
+import { EXPANSION_PERM, EXPANSION_TEMP, Failure, MAX_INCLUDED_TARGETS, messageOf } from './failure.ts';
+import { eachTargetLine } from './forward-file.ts';
 import type { Origin } from './tree.ts';
 import type { ForwardFile } from './types.ts';
 
@@ -44,6 +44,17 @@ export interface IncludedFile {
 /** Larger included files are refused: a list of a few thousand addresses fits many times over. */
 export const MAX_INCLUDE_SIZE = 1024 * 1024;
 
+/** What one expansion may still read from `:include:` files: see MAX_INCLUDED_TARGETS. */
+export interface IncludeBudget {
+  bytes: number;
+  targets: number;
+}
+
+/** The budget of a new expansion. */
+export function includeBudget(): IncludeBudget {
+  return { bytes: MAX_INCLUDE_SIZE, targets: MAX_INCLUDED_TARGETS };
+}
+
 // #region include-file
 /**
  * Reads an `:include:` file without letting it hang or swell the lookup
@@ -74,19 +85,35 @@ export async function readIncludeFile(path: string): Promise<IncludedFile> {
  * temporary failure (OpenSMTPD logs it and goes on without its members,
  * which silently drops them).
  */
-export async function readIncluded(read: (path: string) => Promise<IncludedFile>, path: string, origin: Origin): Promise<Iterable<ListedLine>> {
+export async function readIncluded(
+  read: (path: string) => Promise<IncludedFile>, path: string, origin: Origin, budget: IncludeBudget,
+): Promise<Iterable<ListedLine>> {
   let file: IncludedFile;
   try {
     file = await read(path);
   } catch (err) {
     throw new Failure(EXPANSION_TEMP, `${origin.where}: cannot read ${path}: ${messageOf(err)}`);
   }
+  budget.bytes -= file.content.length;
+  if (budget.bytes < 0) throw new Failure(EXPANSION_PERM, `${origin.where}: ${path}: more than ${MAX_INCLUDE_SIZE} bytes of :include: files in one expansion`);
   const unsafe = includeProblem(file);
-  return listedLines(file.content, (line) => ({
+  const lines = listedLines(file.content, (line) => ({
     ...origin,
     where: `${path} line ${line}, included from ${origin.where}`,
     ...(unsafe !== undefined && { execRefused: `${path} ${unsafe}, so it may list addresses only` }),
   }));
+  return counted(lines, budget);
+}
+
+/** The lines, each line's targets taken from the budget; past it, the expansion fails. */
+function* counted(lines: Iterable<ListedLine>, budget: IncludeBudget): Generator<ListedLine> {
+  for (const line of lines) {
+    budget.targets -= line.targets.length;
+    if (budget.targets < 0) {
+      throw new Failure(EXPANSION_PERM, `${line.origin.where}: more than ${MAX_INCLUDED_TARGETS} targets read from :include: files in one expansion`);
+    }
+    yield line;
+  }
 }
 
 function includeProblem(file: Pick<Stats, 'uid' | 'mode'>): string | undefined {
@@ -103,7 +130,7 @@ function includeProblem(file: Pick<Stats, 'uid' | 'mode'>): string | undefined {
  * (too many nodes, a line that is not targets) follows the file's order.
  */
 function* listedLines(content: string, originAt: (line: number) => Origin): Generator<ListedLine> {
-  for (const { line, text } of targetLines(content)) {
+  for (const { line, text } of eachTargetLine(content)) {
     const origin = originAt(line);
     yield { origin, targets: lineTargets(text, origin.where) };
   }

@@ -1,11 +1,12 @@
 /**
  * Expansion against what a local user or a table author might write on
  * purpose: targets the queue cannot hold, a session-closing reply in a
- * ~/.forward. Each case is one that a first version got wrong; the
+ * ~/.forward, included files that cost more than they list. Each case is one that a first version got wrong; the
  * comment says what it did.
  */
 import { describe, expect, it } from 'vitest';
-import { readIncludeFile } from '../../src/expand/target-files.ts';
+import { MAX_INCLUDED_TARGETS } from '../../src/expand/failure.ts';
+import { MAX_INCLUDE_SIZE, readIncludeFile } from '../../src/expand/target-files.ts';
 import { DELIVERY_LIMITS } from '../../src/queue/envelope-format.ts';
 import { expand, isRoot, testHost, type Host } from './helpers.ts';
 
@@ -100,5 +101,40 @@ describe('error:421, which closes the session, only from the administrator', () 
     h.write('aliases', 'bye: error:421 bye\n');
     const { expansion } = await expand(h, conf(h, 'mbox alias <aliases>'), 'bye@example.org');
     expect(expansion).toMatchObject({ result: 'tempfail', code: 421, reply: '421 bye: <bye@example.org>' });
+  });
+});
+
+describe(':include: files: what one RCPT may read', () => {
+  const asRoot = { readInclude: async (p: string) => ({ ...(await readIncludeFile(p)), uid: 0, mode: 0o100644 }) };
+
+  // Before: duplicates were read, compared and dropped without counting, so a megabyte of
+  // one name was accepted, after more than half a second of the lookup process per RCPT.
+  it(`a list of one name repeated: more than ${MAX_INCLUDED_TARGETS} targets read is too large`, async () => {
+    const h = host();
+    const list = h.write('same.list', 'bob\n'.repeat(Math.floor((MAX_INCLUDE_SIZE - 1) / 4)));
+    h.write('aliases', `same: :include:${list}\n`);
+    const { lines } = await expand(h, conf(h, 'mbox alias <aliases>'), 'same@example.org', undefined, asRoot);
+    expect(lines).toEqual([`permfail 524 5.2.4 Mailing list expansion problem: <same@example.org> | $D/same.list line ${MAX_INCLUDED_TARGETS + 1}, `
+      + `included from table aliases, key same: more than ${MAX_INCLUDED_TARGETS} targets read from :include: files in one expansion`]);
+  });
+
+  // Before: each path was read whole, however many times the entry named the file.
+  it(`one file named twice, by two paths: more than ${MAX_INCLUDE_SIZE} bytes read is too large`, async () => {
+    const h = host();
+    const list = h.write('long.list', `# ${'x'.repeat(MAX_INCLUDE_SIZE / 2)}\nbob\n`);
+    h.write('aliases', `twice: :include:${list}, :include:/${list}\n`);
+    const { lines } = await expand(h, conf(h, 'mbox alias <aliases>'), 'twice@example.org', undefined, asRoot);
+    expect(lines).toEqual([`permfail 524 5.2.4 Mailing list expansion problem: <twice@example.org> | table aliases, key twice: `
+      + `/$D/long.list: more than ${MAX_INCLUDE_SIZE} bytes of :include: files in one expansion`]);
+  });
+
+  it(`a list of ${MAX_INCLUDED_TARGETS - 2} names, with comments, fits`, async () => {
+    const h = host();
+    const names = Array.from({ length: MAX_INCLUDED_TARGETS - 2 }, (_, i) => `# member ${i}\nm${i}@gmail.com`);
+    const list = h.write('members.list', `${names.join('\n')}\n`);
+    h.write('aliases', `members: :include:${list}\n`);
+    const local = 'action "relay" relay\nmatch from local for any action "relay"\n';
+    const { expansion } = await expand(h, conf(h, 'mbox alias <aliases>') + local, 'members@example.org', undefined, asRoot);
+    expect(expansion.result === 'ok' && expansion.recipients.length).toBe(MAX_INCLUDED_TARGETS - 2);
   });
 });
