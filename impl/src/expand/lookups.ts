@@ -73,18 +73,24 @@ export class Lookups {
   }
   // #endregion lookup-order
 
-  /** The user's account, or the failure: unknown is permanent, a userbase that cannot answer temporary. */
-  async user(action: LocalAction, name: string): Promise<UserRecord> {
+  /**
+   * The user's account, or the failure: unknown is permanent, a userbase
+   * that cannot answer temporary. `named`, the table line or file line
+   * that named the user, starts the log line: in an alias of a thousand
+   * members, `user jonh` alone does not say where to fix the typo.
+   */
+  async user(action: LocalAction, name: string, named?: string): Promise<UserRecord> {
     const base = action.options.userbase;
     const table = base === undefined || this.systemUserbases.has(base) ? undefined : this.tables.get(base);
     const where = table ? `userbase <${base}>` : 'the system accounts';
+    const at = named === undefined ? '' : `${named}: `;
     let record: UserRecord | undefined;
     try {
       record = await this.getpwnam(name, table);
     } catch (err) {
-      throw new Failure(TEMPORARY, `user ${name}: ${where} could not answer: ${messageOf(err)}`);
+      throw new Failure(TEMPORARY, `${at}user ${name}: ${where} could not answer: ${messageOf(err)}`);
     }
-    if (!record) throw new Failure(INVALID, `user ${name}: not in ${where}`);
+    if (!record) throw new Failure(INVALID, `${at}user ${name}: not in ${where}`);
     return record;
   }
 

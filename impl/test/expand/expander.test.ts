@@ -273,7 +273,7 @@ describe('aliases', () => {
       name: 'an alias to an unknown user',
       local: 'mbox alias <aliases>',
       rcpt: 'nobody-here@example.org',
-      expect: [INVALID('nobody-here@example.org', 'user nosuchuser: not in the system accounts')],
+      expect: [INVALID('nobody-here@example.org', 'table aliases, key nobody-here: user nosuchuser: not in the system accounts')],
     },
     {
       name: ':include: reads more targets',

@@ -138,3 +138,23 @@ describe(':include: files: what one RCPT may read', () => {
     expect(expansion.result === 'ok' && expansion.recipients.length).toBe(MAX_INCLUDED_TARGETS - 2);
   });
 });
+
+describe('a user that does not exist, named by a table or a file', () => {
+  // Before: the log said `user jonh: not in the system accounts`, and not which line named jonh.
+  it.skipIf(!isRoot)('the log names the ~/.forward line', async () => {
+    const h = host();
+    h.write('aliases', '');
+    h.forward('bob', '\\bob\njonh\n');
+    const { lines } = await expand(h, conf(h, 'mbox forward-file'), 'bob@example.org');
+    expect(lines).toEqual(['permfail 550 Invalid recipient: <bob@example.org> | $D/home/bob/.forward line 2: user jonh: not in the system accounts']);
+  });
+
+  it('the log names the included file and line, and the entry that included it', async () => {
+    const h = host();
+    const list = h.write('team.list', 'bob\nalice\njonh\n');
+    h.write('aliases', `team: :include:${list}\n`);
+    const { lines } = await expand(h, conf(h, 'mbox alias <aliases>'), 'team@example.org');
+    expect(lines).toEqual(['permfail 550 Invalid recipient: <team@example.org> | '
+      + '$D/team.list line 3, included from table aliases, key team: user jonh: not in the system accounts']);
+  });
+});
