@@ -161,7 +161,9 @@ export class Expander {
     }
     const cut = user.indexOf(this.delimiter);
     const account = cut >= 0 ? user.slice(0, cut) : user;
-    const subaddress = cut >= 0 && cut + 1 < user.length ? user.slice(cut + 1) : undefined;
+    // The delimiter is one character, which may be two UTF-16 units (`sub-addr-delim "😀"`).
+    const tag = cut >= 0 ? user.slice(cut + this.delimiter.length) : '';
+    const subaddress = tag !== '' ? tag : undefined;
     const record = await this.lookup.user(action, account, node.origin?.where);
     node.account = account;
     if (node.sameuser && node.parent?.forwarded) return this.mailbox(run, node, account, subaddress, 'own mailbox listed in ~/.forward');

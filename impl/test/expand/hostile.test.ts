@@ -158,3 +158,26 @@ describe('a user that does not exist, named by a table or a file', () => {
       + '$D/team.list line 3, included from table aliases, key team: user jonh: not in the system accounts']);
   });
 });
+
+describe('the sub-address delimiter', () => {
+  // Before: the tag was cut one UTF-16 unit after the delimiter, so a delimiter outside the
+  // BMP left half of itself, a lone surrogate, at the start of the sub-address.
+  it('one character that is two UTF-16 units: the tag is what follows it', async () => {
+    const h = host();
+    h.write('aliases', '');
+    const text = `smtp sub-addr-delim "\u{1F600}"\n${conf(h, 'mbox')}`;
+    const { lines } = await expand(h, text, 'bob\u{1F600}lists@example.org');
+    expect(lines).toEqual(['bob\u{1F600}lists@example.org -> local: mailbox bob +lists']);
+  });
+
+  it.each([
+    ['first', '+bob@example.org', 'permfail 550 Invalid recipient: <+bob@example.org> | user : not in the system accounts'],
+    ['last', 'bob+@example.org', 'bob+@example.org -> local: mailbox bob'],
+    ['twice', 'bob+a+b@example.org', 'bob+a+b@example.org -> local: mailbox bob +a+b'],
+  ])('%s: cut at the first, as 6.8 cuts', async (_where, rcpt, line) => {
+    const h = host();
+    h.write('aliases', '');
+    const { lines } = await expand(h, conf(h, 'mbox'), rcpt);
+    expect(lines).toEqual([line]);
+  });
+});
