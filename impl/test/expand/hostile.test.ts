@@ -1,8 +1,10 @@
 /**
  * Expansion against what a local user or a table author might write on
  * purpose: targets the queue cannot hold, a session-closing reply in a
- * ~/.forward, included files that cost more than they list. Each case is one that a first version got wrong; the
- * comment says what it did.
+ * ~/.forward, included files that cost more than they list, odd
+ * delimiters and duplicates. Most cases are ones a first version got
+ * wrong, and the comment above them says what it did; the others pin a
+ * behaviour, ours or 6.8's.
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_INCLUDED_TARGETS } from '../../src/expand/failure.ts';
@@ -179,5 +181,23 @@ describe('the sub-address delimiter', () => {
     h.write('aliases', '');
     const { lines } = await expand(h, conf(h, 'mbox'), rcpt);
     expect(lines).toEqual([line]);
+  });
+});
+
+describe('duplicates', () => {
+  // A departure from 6.8, which compares addresses byte for byte and makes two envelopes.
+  it('two addresses that differ only in case are one delivery, the first', async () => {
+    const h = host();
+    h.write('aliases', 'pair: Carol@gmail.com, carol@gmail.com, CAROL@GMAIL.COM\n');
+    const relay = 'action "relay" relay\nmatch from local for any action "relay"\n';
+    const { lines } = await expand(h, conf(h, 'mbox alias <aliases>') + relay, 'pair@example.org');
+    expect(lines).toEqual(['Carol@gmail.com -> relay']);
+  });
+
+  it('a user named twice, by name and by address, in two cases: one delivery', async () => {
+    const h = host();
+    h.write('aliases', 'pair: Bob, bob@EXAMPLE.org, BOB@example.org\n');
+    const { lines } = await expand(h, conf(h, 'mbox alias <aliases>'), 'pair@example.org');
+    expect(lines).toEqual(['pair@example.org -> local: mailbox bob [alias: table aliases, key pair]']);
   });
 });
