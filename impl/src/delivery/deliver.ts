@@ -17,6 +17,10 @@
  */
 import { Readable } from 'node:stream';
 import type { LocalAction } from '../config/index.ts';
+import { readForwardFile } from '../expand/forward-file.ts';
+import { forwardLines } from '../expand/target-files.ts';
+import type { ForwardFile } from '../expand/types.ts';
+import { ACCOUNTS } from '../proc/processes.ts';
 import type { Envelope, LocalDelivery, MailAddress } from '../queue/types.ts';
 import type { Dotlock, DotlockOptions } from './dotlock.ts';
 import { oneLine } from './failure.ts';
@@ -26,7 +30,7 @@ import { deliverMaildir } from './maildir.ts';
 import { appendMbox } from './mbox.ts';
 import { expandFormat, FormatError, type FormatValues } from './mda-format.ts';
 import { commandInput, mdaCommandLine, mdaEnvironment, runCommand } from './mda.ts';
-import type { DeliveryOutcome, DeliveryRequest } from './types.ts';
+import type { DeliveryOutcome, DeliveryRequest, UserRecord } from './types.ts';
 
 /** Where the `mbox` method's mailboxes are: /var/mail/USER, as for mail.local. */
 export const SYSTEM_MAIL_DIR = '/var/mail';
@@ -94,6 +98,51 @@ export function mayRunCommand(action: Pick<LocalAction, 'name' | 'options'>, del
     default:
       return refuse('unknown source');
   }
+}
+
+/**
+ * The safety net's second question: does the account the command or file
+ * runs as belong to where it says it came from? mayRunCommand() trusts
+ * the envelope's source and user, and the envelope is written by smtp, a
+ * process that talks to the network: taken over, it could name a
+ * `forward` command running as any account of the userbase. So the agent
+ * checks both against what it can see for itself, before anything runs:
+ *
+ *   forward         the target must be in the user's ~/.forward now: the
+ *                   agent runs as that user, so it reads the file itself,
+ *                   with the parent's checks (readForwardFile());
+ *   alias, virtual  the account must be the one expansion gives them
+ *                   (run-as.ts): the action's `user`, else the daemon's.
+ *
+ * Call it only once mayRunCommand() has allowed the delivery.
+ */
+export async function mayRunAs(
+  action: Pick<LocalAction, 'name' | 'options'>, delivery: LocalDelivery | undefined, user: UserRecord,
+  { daemonUser = ACCOUNTS.smtpd, readForward = readForwardFile }: { daemonUser?: string; readForward?: (user: UserRecord) => Promise<ForwardFile> } = {},
+): Promise<CommandPolicy> {
+  if ((delivery?.kind !== 'command' && delivery?.kind !== 'file') || !delivery.source) return { allowed: true };
+  const target = delivery.target ?? '';
+  const source = delivery.source;
+  const refuse = (why: string): CommandPolicy => ({ allowed: false, reason: `"${oneLine(target, 80)}" for ${delivery.user} from ${source.where}: ${why}` });
+  if (source.kind !== 'forward') {
+    const runAs = action.options.user ?? daemonUser;
+    if (delivery.user === runAs) return { allowed: true };
+    const table = (source.kind === 'alias' ? action.options.alias : action.options.virtual)?.table ?? '?';
+    return refuse(`${source.kind} <${table}> of action "${action.name}" runs its ${delivery.kind}s as ${runAs}, not as ${delivery.user}`);
+  }
+  const file = await readForward(user);
+  if (file.status === 'missing') return refuse(`${delivery.user} has no ~/.forward now`);
+  if (file.status !== 'ok') return refuse(`${file.path} ${file.status === 'refused' ? 'is refused' : 'cannot be read'}: ${file.reason}`);
+  try {
+    for (const { targets } of forwardLines(file.path, file.content, true)) {
+      for (const t of targets) {
+        if (t.kind === delivery.kind && (t.kind === 'file' ? t.path : t.kind === 'command' ? t.command : undefined) === target) return { allowed: true };
+      }
+    }
+  } catch (e) {
+    return refuse(oneLine((e as Error).message));
+  }
+  return refuse(`${file.path} does not list it now`);
 }
 // #endregion may-run-command
 

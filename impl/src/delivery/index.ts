@@ -10,7 +10,7 @@
  * lmtpDeliver().
  */
 export type { DeliveryOutcome, DeliveryRequest, UserRecord } from './types.ts';
-export { deliverLocal, deliveryHeaders, mayRunCommand, SYSTEM_MAIL_DIR, type CommandPolicy, type DeliverOptions } from './deliver.ts';
+export { deliverLocal, deliveryHeaders, mayRunAs, mayRunCommand, SYSTEM_MAIL_DIR, type CommandPolicy, type DeliverOptions } from './deliver.ts';
 export { acquireDotlock, DotlockError, type Dotlock, type DotlockOptions } from './dotlock.ts';
 export { LineEncoder, type LineEncoderOptions } from './lines.ts';
 export {

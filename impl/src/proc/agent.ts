@@ -8,13 +8,14 @@
  * It gets its configuration from the parent, never from the dispatcher,
  * and this is the safety net of allow-exec: before it runs a command it
  * checks, against that configuration, that the action named by the
- * envelope allows commands from where this one came from. An envelope
- * changed on disk, or a dispatcher with a bug, is refused here.
+ * envelope allows commands from where this one came from, and that the
+ * account it runs as is the one that source gives. An envelope changed
+ * on disk, or committed by a taken-over smtp, is refused here.
  */
 import { Socket } from 'node:net';
 import type { LocalAction } from '../config/index.ts';
 import { isRelay } from '../config/index.ts';
-import { deliverLocal, mayRunCommand, type DeliveryOutcome, type Dotlock, type UserRecord } from '../delivery/index.ts';
+import { deliverLocal, mayRunAs, mayRunCommand, type DeliveryOutcome, type Dotlock, type UserRecord } from '../delivery/index.ts';
 import { createLogger } from '../log/index.ts';
 import { agentChannel, agentControlChannel, agentParentChannel } from './channels/delivery.ts';
 import { fromWire } from './channels/queue.ts';
@@ -92,7 +93,10 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
    * The last check before anything runs, made by the process that would
    * run it. The action comes from smtpd.conf as the parent sent it; the
    * envelope says only which action and where its command came from, and
-   * the configuration decides whether that source may run commands.
+   * the configuration decides whether that source may run commands; then
+   * the account is checked against that source: a ~/.forward's command
+   * must be in the user's ~/.forward, read here as the user, and an
+   * alias's must run as the action's `user` or the daemon's account.
    */
   async function deliverOne(envelope: ReturnType<typeof fromWire>, user: UserRecord, content: NodeJS.ReadableStream): Promise<DeliveryOutcome> {
     const id = envelope.id.toString(16).padStart(16, '0');
@@ -101,7 +105,8 @@ function serve(socket: Socket, self: UserRecord, actions: LocalAction[], setting
     }
     const action = actions.find((a) => a.name === envelope.dispatcher);
     if (!action) return { result: 'tempfail', reason: `no local action named "${envelope.dispatcher}"` };
-    const verdict = mayRunCommand(action, envelope.delivery);
+    let verdict = mayRunCommand(action, envelope.delivery);
+    if (verdict.allowed) verdict = await mayRunAs(action, envelope.delivery, user);
     if (!verdict.allowed) {
       const kind = envelope.delivery?.kind === 'file' ? 'file' : 'command';
       log.warn(`warn: agent: envelope ${id}: refusing to ${kind === 'file' ? 'append to a file' : 'run a command'}: ${verdict.reason}`);

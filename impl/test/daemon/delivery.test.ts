@@ -185,14 +185,21 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(readFileSync(join(dir, 'out', 'piped'), 'utf8')).toContain('hello from the delivery test');
   });
 
+  /** How tamperedEnvelope() sets up: the config lines (localAndHold() by default), and files to write before the first start. */
+  interface TamperOptions {
+    lines?: (dir: string) => string[];
+    prepare?: (dir: string) => void;
+  }
+
   /**
    * A message held for later (its relay fails), the daemon stopped, and
    * then the attacker's edit: the envelope on disk now names the local
    * action (which has no allow-exec) and the delivery `delivery(dir)`,
    * "from an alias". Returns the restarted daemon.
    */
-  async function tamperedEnvelope(delivery: (dir: string) => Record<string, unknown>) {
-    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
+  async function tamperedEnvelope(delivery: (dir: string) => Record<string, unknown>, edit: TamperOptions = {}) {
+    const { port, dir, conf, spool } = await setUp(edit.lines ?? ((dir) => localAndHold(dir)));
+    edit.prepare?.(dir);
     let daemon = await startServing(conf, spool);
     running.push(daemon);
     expect(swaks(port, 'nobody@hold.example').stdout).toMatch(/<- {2}250 /);
@@ -208,7 +215,7 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(record['lastTryAt']).toEqual(expect.any(Number));
     record['dispatcher'] = 'local';
     record['recipient'] = { user: 'nobody', domain: 'example.org' };
-    record['delivery'] = { user: 'nobody', ...delivery(dir), source: { kind: 'alias', where: 'table aliases, key nobody' } };
+    record['delivery'] = { user: 'nobody', source: { kind: 'alias', where: 'table aliases, key nobody' }, ...delivery(dir) };
     record['attempts'] = 0;
     delete record['lastTryAt'];
     writeFileSync(envelopeFile, `${JSON.stringify(record)}\n`);
@@ -234,6 +241,68 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     await daemon.waitFor(/mda delivery .*result=TempFail stat=file refused: /);
     await new Promise((r) => setTimeout(r, 500));
     expect(existsSync(join(dir, 'out', 'profile'))).toBe(false);
+  });
+
+  /**
+   * What a taken-over smtp could commit on a host whose local action
+   * allows commands from aliases and from ~/.forward: bob (uid 65534 in
+   * the userbase) has a ~/.forward with one command, and the aliases
+   * file has one command too (which runs as _smtpd).
+   */
+  const execEverywhere: TamperOptions = {
+    lines: (dir) => [
+      `table users file:${dir}/users`,
+      `table aliases file:${dir}/aliases`,
+      `action "local" maildir "${dir}/mail/%{user.username}" alias <aliases> allow-exec userbase <users> forward-file allow-exec`,
+      'action "hold" relay host smtp://127.0.0.1:9',
+      'match from any for domain "example.org" action "local"',
+      'match from any for domain "hold.example" action "hold"',
+    ],
+    prepare: (dir) => {
+      const NOBODY = 65534;
+      const home = join(dir, 'home', 'bob');
+      mkdirSync(home, { recursive: true });
+      chmodSync(join(dir, 'home'), 0o755);
+      writeFileSync(join(dir, 'users'), `bob ${NOBODY}:${NOBODY}:${home}\n`);
+      writeFileSync(join(dir, 'aliases'), `run: "|/bin/sh -c 'cat > ${dir}/out/ran'"\n`);
+      writeFileSync(join(home, '.forward'), `# bob's forward\n|/bin/sh -c 'cat > ${dir}/out/forwarded'\n`);
+      chownSync(home, NOBODY, NOBODY);
+      chownSync(join(home, '.forward'), NOBODY, NOBODY);
+      chmodSync(join(home, '.forward'), 0o644);
+    },
+  };
+  const fromBobsForward = (dir: string) => ({ kind: 'forward', where: `${join(dir, 'home', 'bob', '.forward')} line 2` });
+
+  it("an envelope with a command \"from bob's ~/.forward\" that his ~/.forward does not list is refused by the agent", async () => {
+    const { daemon, dir } = await tamperedEnvelope((dir) => ({
+      user: 'bob', kind: 'command', target: `touch ${join(dir, 'out', 'pwned')}`, source: fromBobsForward(dir),
+    }), execEverywhere);
+    const warning = await daemon.waitFor(/refusing to run a command/);
+    expect(warning).toMatch(/^warn: agent: envelope \w{16}: refusing to run a command: "touch .*pwned" for bob from .*\.forward line 2: .*\.forward does not list it now$/);
+    await daemon.waitFor(/mda delivery .*result=TempFail stat=command refused: /);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(join(dir, 'out', 'pwned'))).toBe(false);
+  });
+
+  it("an envelope with a command from bob's ~/.forward that his ~/.forward lists is delivered, as bob", async () => {
+    const { daemon, dir } = await tamperedEnvelope((dir) => ({
+      user: 'bob', kind: 'command', target: `/bin/sh -c 'cat > ${join(dir, 'out', 'forwarded')}'`, source: fromBobsForward(dir),
+    }), execEverywhere);
+    await daemon.waitFor(/mda delivery .*user=bob .*result=Ok/);
+    expect(readFileSync(join(dir, 'out', 'forwarded'), 'utf8')).toContain('hello from the delivery test');
+    expect(execFileSync('stat', ['-c', '%u', join(dir, 'out', 'forwarded')], { encoding: 'utf8' }).trim()).toBe('65534');
+    expect(daemon.lines.some((l) => /refusing/.test(l))).toBe(false);
+  });
+
+  it('an envelope with an alias command running as another account than the action gives aliases is refused by the agent', async () => {
+    const { daemon, dir } = await tamperedEnvelope((dir) => ({
+      user: 'nobody', kind: 'command', target: `/bin/sh -c 'cat > ${join(dir, 'out', 'ran')}'`, source: { kind: 'alias', where: 'table aliases, key run' },
+    }), execEverywhere);
+    const warning = await daemon.waitFor(/refusing to run a command/);
+    expect(warning).toMatch(/^warn: agent: envelope \w{16}: refusing to run a command: ".*" for nobody from table aliases, key run: alias <aliases> of action "local" runs its commands as _smtpd, not as nobody$/);
+    await daemon.waitFor(/mda delivery .*result=TempFail stat=command refused: /);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(join(dir, 'out', 'ran'))).toBe(false);
   });
 
   it('a permanent failure bounces to the sender as an RFC 3464 report, and the bounce is never bounced', async () => {

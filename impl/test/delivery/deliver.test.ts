@@ -3,12 +3,14 @@
  * that deliver nothing, the delivery headers, loop detection, and the
  * choice of agent by delivery kind and method.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { LocalAction, LocalOptions } from '../../src/config/index.ts';
-import { deliverLocal, deliveryHeaders, mayRunCommand } from '../../src/delivery/deliver.ts';
+import { deliverLocal, deliveryHeaders, mayRunAs, mayRunCommand } from '../../src/delivery/deliver.ts';
+import type { UserRecord } from '../../src/delivery/types.ts';
+import type { ForwardFile } from '../../src/expand/types.ts';
 import type { LocalDelivery } from '../../src/queue/types.ts';
 import { content, envelope, readMaildirWithPython, readMboxWithPython, request, tempDirPerTest, unix } from './helpers.ts';
 
@@ -49,6 +51,52 @@ describe('the safety net: mayRunCommand', () => {
       expect(policy.allowed).toBe(false);
       expect(!policy.allowed && policy.reason).toMatch(reason);
     }
+  });
+});
+
+describe('the safety net: mayRunAs, the account against the source', () => {
+  const bob: UserRecord = { name: 'bob', uid: 52001, gid: 52001, home: '/home/bob' };
+  /** A reader that answers bob's ~/.forward with `content`, without touching the disk. */
+  const forwardOf = (content: string) => async (): Promise<ForwardFile> => ({ status: 'ok', path: '/home/bob/.forward', content });
+  const asUser = (kind: 'command' | 'file', target: string, user: string, source: LocalDelivery['source']): LocalDelivery => ({ user, kind, target, ...(source && { source }) });
+  const rows: [what: string, options: LocalOptions, delivery: LocalDelivery, read: () => Promise<ForwardFile>, reason: RegExp | undefined][] = [
+    ['a command listed in ~/.forward', allExec, asUser('command', '/usr/bin/vacation bob', 'bob', forward), forwardOf('bob@example.org, "|/usr/bin/vacation bob"\n'), undefined],
+    ['a file listed in ~/.forward', allExec, asUser('file', '/home/bob/archive', 'bob', forward), forwardOf('# mine\n/home/bob/archive\n'), undefined],
+    ['a command ~/.forward does not list', allExec, asUser('command', 'touch /tmp/pwned', 'bob', forward), forwardOf('|/usr/bin/vacation bob\n'),
+      /^"touch \/tmp\/pwned" for bob from \/home\/bob\/\.forward line 1: \/home\/bob\/\.forward does not list it now$/],
+    ['a command ~/.forward lists as a file (same text, other kind)', allExec, asUser('command', '/home/bob/archive', 'bob', forward), forwardOf('/home/bob/archive\n'), /does not list it now$/],
+    ['a command ~/.forward lists only in a comment', allExec, asUser('command', '/usr/bin/vacation bob', 'bob', forward), forwardOf('# |/usr/bin/vacation bob\nbob\n'), /does not list it now$/],
+    ['a command from ~/.forward when there is none now', allExec, asUser('command', '/usr/bin/vacation bob', 'bob', forward), async () => ({ status: 'missing' }), /bob has no ~\/\.forward now$/],
+    ['a command from a ~/.forward that is refused', allExec, asUser('command', '/usr/bin/vacation bob', 'bob', forward),
+      async () => ({ status: 'refused', path: '/home/bob/.forward', reason: 'is world-writable' }), /\/home\/bob\/\.forward is refused: is world-writable$/],
+    ['a command from a ~/.forward that cannot be read as targets', allExec, asUser('command', '/usr/bin/vacation bob', 'bob', forward), forwardOf('"|/usr/bin/vacation bob\n'), /unbalanced quote/],
+    ['an alias command as the daemon account', allExec, asUser('command', '/usr/bin/true', '_smtpd', alias), forwardOf(''), undefined],
+    ['an alias command as another account', allExec, asUser('command', '/usr/bin/true', 'bob', alias), forwardOf('|/usr/bin/true\n'),
+      /^"\/usr\/bin\/true" for bob from table aliases, key bob: alias <aliases> of action "local" runs its commands as _smtpd, not as bob$/],
+    ["an alias file as the action's user", { ...allExec, user: 'mailer' }, asUser('file', '/var/log/mail.txt', 'mailer', alias), forwardOf(''), undefined],
+    ["an alias file as the daemon account when the action has a user", { ...allExec, user: 'mailer' }, asUser('file', '/var/log/mail.txt', '_smtpd', alias), forwardOf(''), /alias <aliases> of action "local" runs its files as mailer, not as _smtpd$/],
+    ['a virtual command as another account', allExec, asUser('command', '/usr/bin/true', 'root2', virtual), forwardOf(''), /virtual <virtuals> of action "local" runs its commands as _smtpd, not as root2$/],
+    ['a mailbox delivery, not in question', allExec, { user: 'bob', kind: 'mailbox', source: forward }, async () => ({ status: 'missing' }), undefined],
+  ];
+  it.each(rows)('%s', async (_what, options, delivery, read, reason) => {
+    const policy = await mayRunAs(action(options), delivery, bob, { readForward: read });
+    if (reason === undefined) expect(policy).toEqual({ allowed: true });
+    else {
+      expect(policy.allowed).toBe(false);
+      expect(!policy.allowed && policy.reason).toMatch(reason);
+    }
+  });
+
+  const freshDir = tempDirPerTest();
+  it("reads the user's own ~/.forward from disk, with the parent's checks", async () => {
+    const home = freshDir();
+    chmodSync(home, 0o755);
+    const me: UserRecord = { name: 'me', uid: process.getuid!(), gid: process.getgid!(), home };
+    const delivery = asUser('command', '/usr/bin/vacation me', 'me', { kind: 'forward', where: `${home}/.forward line 1` });
+    writeFileSync(join(home, '.forward'), '|/usr/bin/vacation me\n', { mode: 0o644 });
+    expect(await mayRunAs(action(allExec), delivery, me)).toEqual({ allowed: true });
+    chmodSync(join(home, '.forward'), 0o602);
+    expect(await mayRunAs(action(allExec), delivery, me)).toMatchObject({ allowed: false, reason: expect.stringMatching(/\.forward is refused: is world-writable$/) });
   });
 });
 
