@@ -6,10 +6,9 @@
  *
  * Nothing here holds a whole message. Content goes to the queue as it
  * arrives, one write per chunk read from the client, the Received: field
- * with the first; only a submission
- * listener holds the header section back (it is small, and bounded by
- * HOLD_MAX), because it cannot know whether Date: is missing before the
- * header section has ended.
+ * with the first. Only a submission listener holds the header section
+ * back (it is small, and bounded by HOLD_MAX), because it cannot know
+ * whether Date: is missing before the header section has ended.
  */
 import type { IncomingMessage } from '../queue/backend.ts';
 import { HeaderScan } from './headers.ts';
