@@ -195,11 +195,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Text from a damaged file as a log line may quote it: 40 characters at
- * most, anything but printable ASCII escaped, so that a long or crafted
- * field name cannot flood the log or start a line of its own.
- */
-/**
  * The reason for an envelope whose action smtpd.conf no longer has (an
  * action renamed or removed before a restart): it names the action, so
  * that the administrator knows what to put back before moving the files
@@ -209,6 +204,11 @@ function unknownDispatcher(dispatcher: string): string {
   return `unknown dispatcher: action "${shown(dispatcher)}" is not in smtpd.conf`;
 }
 
+/**
+ * Text from a damaged file as a log line may quote it: 40 characters at
+ * most, anything but printable ASCII escaped, so that a long or crafted
+ * field name cannot flood the log or start a line of its own.
+ */
 function shown(text: string): string {
   const cut = text.length > 40 ? `${text.slice(0, 40)}...` : text;
   return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
