@@ -32,11 +32,14 @@ interface Waiting<T> {
 
 // #region group-commit
 /**
- * Items submitted while no flush is running start one at once; items
- * submitted while a flush is running wait, all together, for the next
- * one. So at low load a commit waits for nobody (a batch of one, no added
- * latency, no timer), and under load batches grow by themselves: the
- * slower the disk, the more commits each flush carries.
+ * An item submitted while no flush is running starts one at the end of
+ * this turn of the event loop (setImmediate, not a timer), so that every
+ * item submitted in the same turn goes with it: one read from a socket
+ * often brings the commits of several sessions. Items submitted while a
+ * flush is running wait, all together, for the next one. So at low load a
+ * commit waits for nobody (a batch of one, no added latency), and under
+ * load batches grow by themselves: the slower the disk, the more commits
+ * each flush carries.
  *
  * The promise `submit` returns settles only after the flush that carried
  * its item has finished: no caller hears "durable" before the fsyncs that
@@ -52,12 +55,14 @@ export class GroupCommit<T> {
   submit(item: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      if (!this.flushing) void this.run();
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.run());
+      }
     });
   }
 
   private async run(): Promise<void> {
-    this.flushing = true;
     while (this.waiting.length > 0) {
       const batch = this.waiting;
       this.waiting = []; // from now on, newcomers join the next batch

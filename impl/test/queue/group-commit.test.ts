@@ -17,10 +17,12 @@ function manualFlush() {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('group commit', () => {
-  it('flushes a lone item at once, without waiting for company', async () => {
+  it('flushes a lone item at the end of the turn, without waiting for company', async () => {
     const { batches, finish, flush } = manualFlush();
     const group = new GroupCommit(flush);
     const done = group.submit(1);
+    expect(batches).toEqual([]);
+    await tick();
     expect(batches).toEqual([[1]]);
     finish[0]!();
     await done;
@@ -33,6 +35,7 @@ describe('group commit', () => {
     const submit = (n: number) => group.submit(n).then(() => resolved.push(n));
 
     const all = [submit(1)];
+    await tick();
     for (const n of [2, 3, 4]) all.push(submit(n));
     await tick();
     expect(batches).toEqual([[1]]); // 2, 3, 4 wait for the flush in progress
@@ -56,10 +59,22 @@ describe('group commit', () => {
     expect(group.stats).toEqual({ batches: 3, items: 5, largest: 3 });
   });
 
+  it('puts everything submitted in one turn of the event loop into one batch', async () => {
+    const { batches, finish, flush } = manualFlush();
+    const group = new GroupCommit(flush);
+    const all = [1, 2, 3].map((n) => group.submit(n));
+    await tick();
+    expect(batches).toEqual([[1, 2, 3]]);
+    finish[0]!();
+    await Promise.all(all);
+    expect(group.stats).toEqual({ batches: 1, items: 3, largest: 3 });
+  });
+
   it('fails only the items whose outcome is an error', async () => {
     const { finish, flush } = manualFlush();
     const group = new GroupCommit(flush);
     const first = group.submit(1);
+    await tick();
     const [a, b] = [group.submit(2), group.submit(3)];
     finish[0]!();
     await first;
