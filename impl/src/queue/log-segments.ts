@@ -11,7 +11,7 @@
  * delivery, for compaction and at start-up. Segments are removed from
  * the oldest end only (see SegmentList.collect).
  */
-import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, read, readdirSync, readSync, statSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readdirSync, readSync, statSync, writev, writevSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -88,10 +88,28 @@ export class Segment implements Syncable {
     this.allocated = size;
   }
 
-  /** fdatasync(2), on the pool: the records' bytes and the file's size, not its times. */
+  // #region blocking-fdatasync
+  /**
+   * fdatasync(2): the records' bytes and the file's size, not its times.
+   * It blocks the queue's event loop, on purpose. On libuv's pool the call
+   * itself costs the same, but handing it to a thread and hearing back
+   * (a wake-up of that thread, then an eventfd write that wakes the loop)
+   * costs the queue more than it saves: `ab.ts`, log queue, six rounds
+   * each in alternation, pool against blocking: N=1 296 against 329 msg/s
+   * (4.49 against 4.24 ms of CPU per message), N=4 698 against 750 (2.40
+   * against 2.06), N=100 2,697 against 2,676 (0.59 against 0.56). Nothing
+   * waits meanwhile that could go on: commits that arrive queue up in the
+   * socket and join the next batch (see GroupCommit).
+   */
   sync(): Promise<void> {
-    return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+    try {
+      fdatasyncSync(this.fd);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
+  // #endregion blocking-fdatasync
 
   /** A reader starts: the descriptor stays open until it is done, even if the segment is removed meanwhile. */
   acquire(): void {
