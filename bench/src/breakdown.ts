@@ -9,8 +9,8 @@
  * `smtpd: delivery agent for nobody`, ...): every thread's exact time
  * from /proc/<pid>/task/<tid>/schedstat, with the user/system split
  * from /proc/<pid>/stat (10 ms ticks). Options attach tools for the
- * length of each load: `strace -c` per process (--strace), `strace -tt`
- * of one process (--strace-detail scheduler), `perf record -g` of the
+ * length of each load: `strace -c` per process (--strace), `strace -tt -T`
+ * (each call's time and duration) of one process (--strace-detail scheduler), `perf record -g` of the
  * whole tree (--perf), `perf stat` of context switches (--perf-stat);
  * --cpu-prof has every child write a V8 CPU profile into DIR and prints,
  * per process, where its time went in the last rounds (cpu-profile.ts).
@@ -120,7 +120,7 @@ try {
     if (args['strace-detail']) {
       // strace -tt of one process (by title, e.g. "scheduler"), to see what wakes it, message by message.
       const proc = tree(snapshot(), srv.pid).find((p) => p.name === `smtpd: ${args['strace-detail']}`);
-      if (proc) tracers.push(spawn('strace', ['-f', '-tt', '-o', `/tmp/strace-detail.${args['strace-detail']}`, '-p', String(proc.pid)], { stdio: 'ignore' }));
+      if (proc) tracers.push(spawn('strace', ['-f', '-tt', '-T', '-o', `/tmp/strace-detail.${args['strace-detail']}`, '-p', String(proc.pid)], { stdio: 'ignore' }));
       await sleep(500);
     }
     if (args['perf-stat']) {
