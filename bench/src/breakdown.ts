@@ -5,7 +5,7 @@
  *
  * Where our server's CPU goes: starts it as the benchmark does (honours
  * SAF_SMTPD_CMD), warms it up, runs a load `rounds` times, and prints each
- * process's CPU time per message, by process title (`smtpd: queue`,
+ * process's CPU time per message, and its wait for a CPU, by process title (`smtpd: queue`,
  * `smtpd: delivery agent for nobody`, ...): every thread's exact time
  * from /proc/<pid>/task/<tid>/schedstat, with the user/system split
  * from /proc/<pid>/stat (10 ms ticks). Options attach tools for the
@@ -43,19 +43,26 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-interface Sample { pid: number; ppid: number; name: string; user: number; sys: number; ns: number }
+interface Sample { pid: number; ppid: number; name: string; user: number; sys: number; ns: number; waitNs: number }
 
-/** CPU time of every thread of a process, in nanoseconds (schedstat is exact; stat counts 10 ms ticks). */
-function threadsNs(pid: string): number {
+/**
+ * CPU time of every thread of a process, and the time its threads were
+ * ready to run but waited for a CPU, in nanoseconds (schedstat is exact;
+ * stat counts 10 ms ticks).
+ */
+function threadsNs(pid: string): { ns: number; waitNs: number } {
   let ns = 0;
+  let waitNs = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+      ns += Number(run);
+      waitNs += Number(wait);
     } catch {
       // gone
     }
   }
-  return ns;
+  return { ns, waitNs };
 }
 
 function snapshot(): Map<number, Sample> {
@@ -67,7 +74,7 @@ function snapshot(): Map<number, Sample> {
       const close = stat.lastIndexOf(')');
       const f = stat.slice(close + 2).split(' ');
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
-      out.set(Number(entry), { pid: Number(entry), ppid: Number(f[1]), name: cmd, user: Number(f[11]), sys: Number(f[12]), ns: threadsNs(entry) });
+      out.set(Number(entry), { pid: Number(entry), ppid: Number(f[1]), name: cmd, user: Number(f[11]), sys: Number(f[12]), ...threadsNs(entry) });
     } catch {
       // gone
     }
@@ -158,11 +165,14 @@ try {
       const du = s.user - (b?.user ?? 0);
       const ds = s.sys - (b?.sys ?? 0);
       const ms = (s.ns - (b?.ns ?? 0)) / 1e6 / planned;
-      return { name: s.name.replace(/^smtpd: /, '').slice(0, 40), user: (du * 1000) / CLK_TCK / planned, sys: (ds * 1000) / CLK_TCK / planned, ms };
+      const wait = (s.waitNs - (b?.waitNs ?? 0)) / 1e6 / planned;
+      return { name: s.name.replace(/^smtpd: /, '').slice(0, 40), user: (du * 1000) / CLK_TCK / planned, sys: (ds * 1000) / CLK_TCK / planned, ms, wait };
     }).filter((x) => x.ms > 0.001).sort((a, b) => b.ms - a.ms);
     const total = rows.reduce((n, x) => n + x.ms, 0);
     console.log(`N=${sessions} ${connections > 0 ? `1/conn x${connections}` : `x${messages}`}: ${r.accepted}/${planned} in ${(wall / 1000).toFixed(2)} s, ${(r.accepted / (wall / 1000)).toFixed(0)} msg/s, CPU ${total.toFixed(2)} ms/msg`);
-    for (const x of rows) console.log(`  ${x.name.padEnd(40)} ${x.ms.toFixed(3)} ms/msg (user ${x.user.toFixed(2)}, sys ${x.sys.toFixed(2)})`);
+    for (const x of rows) {
+      console.log(`  ${x.name.padEnd(40)} ${x.ms.toFixed(3)} ms/msg (user ${x.user.toFixed(2)}, sys ${x.sys.toFixed(2)}), waited ${x.wait.toFixed(3)} for a CPU`);
+    }
   }
 } finally {
   await srv.stop();
