@@ -23,8 +23,9 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireDotlock, DotlockError, type Dotlock, type DotlockOptions } from './dotlock.ts';
-import { fsFailure } from './failure.ts';
+import { duration, fsFailure } from './failure.ts';
 import { encodeLines } from './lines.ts';
 import type { DeliveryOutcome } from './types.ts';
 
@@ -53,7 +54,15 @@ export interface MboxOptions {
    * temporary failure.
    */
   takeLock?: (path: string) => Promise<Dotlock>;
+  /** How long a FIFO may stay full, its reader taking nothing, before the delivery fails for now; FIFO_PATIENCE_MS by default. */
+  fifoPatienceMs?: number;
 }
+
+/**
+ * A minute: a reader that takes nothing for that long is stuck, not
+ * slow, and the retry comes sooner than the dispatcher's own limit.
+ */
+const FIFO_PATIENCE_MS = 60_000;
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -75,11 +84,29 @@ export function mboxFromLine(from: string, date: Date): string {
   return `From ${name} ${asctime(date)}\n`;
 }
 
-/** Writes all of a buffer, however many write() calls that takes. */
-async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+/**
+ * Writes all of a buffer, however many write() calls that takes. A FIFO
+ * is open without blocking (see appendToDevice): when its reader is
+ * behind, write() answers EAGAIN, and is tried again after a pause that
+ * grows to a tenth of a second, for as long as the reader takes
+ * something within `patienceMs`. A regular file never answers EAGAIN.
+ */
+async function writeAll(handle: FileHandle, data: Buffer, patienceMs = FIFO_PATIENCE_MS): Promise<void> {
+  let waited = 0;
+  let pause = 1;
   for (let done = 0; done < data.length;) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done);
-    done += bytesWritten;
+    try {
+      const { bytesWritten } = await handle.write(data, done, data.length - done);
+      done += bytesWritten;
+      waited = 0;
+      pause = 1;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      if (waited >= patienceMs) throw new Error(`the FIFO's reader has taken nothing for ${duration(patienceMs)}`);
+      await sleep(pause);
+      waited += pause;
+      pause = Math.min(100, pause * 2);
+    }
   }
 }
 
@@ -95,9 +122,9 @@ export async function appendMbox(path: string, content: AsyncIterable<unknown>, 
   if (before && options.strict && before.isSymbolicLink()) return { result: 'tempfail', reason: `mbox ${path} is a symbolic link; refusing to follow it` };
   if (before && options.strict && before.isFile() && before.nlink > 1) return { result: 'tempfail', reason: `mbox ${path} has ${before.nlink} hard links; refusing to append` };
   if (before?.isDirectory()) return { result: 'permfail', reason: `mbox ${path} is a directory` };
-  // /dev/null and other devices, a classic alias target: no lock beside
-  // them, no fsync, no truncation; just write.
-  if (before && !before.isFile()) return appendToDevice(path, content, options);
+  // /dev/null and other devices, a classic alias target, and FIFOs: no
+  // lock beside them, no fsync, no truncation; just write.
+  if (before && !before.isFile()) return appendToDevice(path, content, options, before.isFIFO());
 
   let lock: Dotlock;
   try {
@@ -169,32 +196,45 @@ async function separatorGap(handle: FileHandle, size: number): Promise<Buffer> {
 }
 
 /** The message, LF line ends, `From ` quoted, ended by a line end and a blank line; written in blocks of about 64 KiB. */
-async function writeMessage(handle: FileHandle, content: AsyncIterable<unknown>): Promise<void> {
+async function writeMessage(handle: FileHandle, content: AsyncIterable<unknown>, patienceMs?: number): Promise<void> {
   let pending: Buffer[] = [];
   let pendingSize = 0;
   for await (const out of encodeLines(content, { eol: '\n', quoteFrom: true, terminateLastLine: true })) {
     pending.push(out);
     pendingSize += out.length;
     if (pendingSize >= 65536) {
-      await writeAll(handle, Buffer.concat(pending));
+      await writeAll(handle, Buffer.concat(pending), patienceMs);
       pending = [];
       pendingSize = 0;
     }
   }
   pending.push(Buffer.from('\n'));
-  await writeAll(handle, Buffer.concat(pending));
+  await writeAll(handle, Buffer.concat(pending), patienceMs);
 }
 
-async function appendToDevice(path: string, content: AsyncIterable<unknown>, options: MboxOptions): Promise<DeliveryOutcome> {
+// #region append-device
+/**
+ * A device or a FIFO, opened O_NONBLOCK. A FIFO's plain open() waits
+ * for a reader, possibly for ever, and it would wait in one of the four
+ * threads of libuv's pool: a few such deliveries, and every file call of
+ * this agent (each fsync of the user's other mail) would queue behind
+ * them. Without blocking, a FIFO nobody reads fails at once with ENXIO,
+ * for now, and a full one is waited for in writeAll(), never in a
+ * thread. /dev/null does not care.
+ */
+async function appendToDevice(path: string, content: AsyncIterable<unknown>, options: MboxOptions, fifo: boolean): Promise<DeliveryOutcome> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(path, constants.O_WRONLY | constants.O_APPEND);
-    await writeAll(handle, Buffer.from(mboxFromLine(options.from, options.date ?? new Date()), 'utf8'));
-    await writeMessage(handle, content);
+    handle = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK);
+    const from = Buffer.from(mboxFromLine(options.from, options.date ?? new Date()), 'utf8');
+    await writeAll(handle, from, options.fifoPatienceMs);
+    await writeMessage(handle, content, options.fifoPatienceMs);
     return { result: 'ok', detail: path };
   } catch (e) {
+    if (fifo && (e as NodeJS.ErrnoException).code === 'ENXIO') return { result: 'tempfail', reason: `mbox ${path}: no process is reading the FIFO` };
     return fsFailure(`mbox ${path}`, e);
   } finally {
     await handle?.close().catch(() => {});
   }
 }
+// #endregion append-device

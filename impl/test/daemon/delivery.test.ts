@@ -6,7 +6,8 @@
  * and, for an envelope changed on disk, in the agent itself.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanUpAfterEach, freePort, startServing, workDir } from './helpers.ts';
@@ -183,6 +184,36 @@ describe.runIf(asRoot)('local delivery through the daemon', { timeout: 90_000 },
     expect(swaks(port, 'pipe@example.org').stdout).toMatch(/<- {2}250 /);
     await daemon.waitFor(/mda delivery .*to=<pipe@example.org> .*result=Ok/);
     expect(readFileSync(join(dir, 'out', 'piped'), 'utf8')).toContain('hello from the delivery test');
+  });
+
+  it("a FIFO nobody reads fails for now at once, and holds up none of its user's other deliveries; with a reader, it gets the mail", async () => {
+    const { port, dir, conf, spool } = await setUp(aliasesAllowExec);
+    const fifo = join(dir, 'out', 'fifo');
+    execFileSync('mkfifo', ['-m', '0666', fifo]);
+    // Both run as the daemon's account, in one agent.
+    writeFileSync(join(dir, 'aliases'), `fifo: ${fifo}\nbox: ${join(dir, 'out', 'box')}\n`);
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    // Four: as many as the threads of libuv's pool, which a blocking open() of the FIFO held for good, the box's after them.
+    for (let i = 0; i < 4; i++) expect(swaks(port, 'fifo@example.org').stdout).toMatch(/<- {2}250 /);
+    expect(swaks(port, 'box@example.org').stdout).toMatch(/<- {2}250 /);
+    await daemon.waitFor(/mda delivery .*to=<box@example.org> .*result=Ok/, 10_000);
+    expect(readFileSync(join(dir, 'out', 'box'), 'utf8')).toContain('hello from the delivery test');
+    const failed = new RegExp(`mda delivery .*to=<fifo@example.org> .*result=TempFail stat=mbox ${fifo}: no process is reading the FIFO$`);
+    await daemon.waitFor(failed, 5000);
+
+    // A reader (open for writing too, so that it never reads the end of the file while no writer has it open).
+    const reader = new Socket({ fd: openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK), readable: true, writable: false });
+    try {
+      let read = '';
+      reader.setEncoding('utf8').on('data', (text: string) => (read += text));
+      expect(swaks(port, 'fifo@example.org').stdout).toMatch(/<- {2}250 /);
+      await daemon.waitFor(/mda delivery .*to=<fifo@example.org> .*result=Ok/, 10_000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(read).toMatch(/^From nobody@example.org .*\n[^]*hello from the delivery test\n/);
+    } finally {
+      reader.destroy();
+    }
   });
 
   /** How tamperedEnvelope() sets up: the config lines (localAndHold() by default), and files to write before the first start. */

@@ -1,12 +1,15 @@
 /**
  * The mbox agent, read back by Python's mailbox.mbox: separators, mboxo
  * quoting, several messages in one file, the dot-lock, and the file cut
- * back to its old size when an append fails half-way.
+ * back to its old size when an append fails half-way. And a FIFO as the
+ * target, which must never hold one of libuv's threads.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { acquireDotlock } from '../../src/delivery/dotlock.ts';
 import { appendMbox, asctime, mboxFromLine } from '../../src/delivery/mbox.ts';
@@ -121,5 +124,71 @@ describe('mbox delivery', () => {
     const outcome = await appendMbox(path, content('x\r\n'), { from: 'a@b', strict: true });
     expect(outcome).toMatchObject({ result: 'tempfail' });
     expect(readFileSync(`${path}.target`, 'utf8')).toBe('');
+  });
+
+  describe('a FIFO', () => {
+    /** A FIFO in a fresh directory. */
+    const fifo = () => {
+      const path = join(freshDir(), 'fifo');
+      execFileSync('mkfifo', [path]);
+      return path;
+    };
+    /**
+     * A reader on it, paused: a pipe socket, so no thread of the test waits
+     * for data. A read before the writer opens would see the end of the
+     * file: the test resumes it only once the append is under way.
+     */
+    const reader = (path: string) => {
+      const socket = new Socket({ fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+      const parts: Buffer[] = [];
+      socket.pause();
+      socket.on('data', (b: Buffer) => parts.push(b));
+      const ended = new Promise((resolve) => socket.once('end', resolve));
+      return { socket, text: async () => (await ended, Buffer.concat(parts).toString('utf8')) };
+    };
+    /**
+     * The append, or 'still waiting' after `ms`. A writer still blocked in
+     * open() or write() is let go at the end by a reader that drains the
+     * FIFO, or it would hold a thread of the test's pool for good.
+     */
+    const within = async (ms: number, path: string, append: Promise<unknown>) => {
+      const outcome = await Promise.race([append, sleep(ms).then(() => 'still waiting')]);
+      if (outcome === 'still waiting') {
+        const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+        const drain = new Socket({ fd, readable: true, writable: false }).resume();
+        await append;
+        drain.destroy();
+      }
+      return outcome;
+    };
+
+    it('with no reader, fails for now at once, saying so', async () => {
+      const path = fifo();
+      const outcome = await within(2000, path, appendMbox(path, content('Subject: x\r\n\r\nx\r\n'), { from: 'a@b' }));
+      expect(outcome).toEqual({ result: 'tempfail', reason: `mbox ${path}: no process is reading the FIFO` });
+      expect(existsSync(`${path}.lock`)).toBe(false);
+    });
+
+    it('with a reader, gets the message, a full pipe waited for without a thread', async () => {
+      const path = fifo();
+      const { socket, text } = reader(path);
+      // 300 KB: the pipe (64 KiB) fills, and the writer waits until the reader goes on.
+      setTimeout(() => socket.resume(), 300);
+      const body = 'y'.repeat(199) + '\r\n';
+      const outcome = await within(5000, path, appendMbox(path, content(`Subject: big\r\n\r\n${body.repeat(1500)}`), { from: 'a@b', date: DATE }));
+      expect(outcome).toEqual({ result: 'ok', detail: path });
+      expect(await text()).toBe(`From a@b ${asctime(DATE)}\nSubject: big\n\n${`${'y'.repeat(199)}\n`.repeat(1500)}\n`);
+    });
+
+    it('whose reader takes nothing, fails for now once its patience is out', async () => {
+      const path = fifo();
+      const { socket } = reader(path);
+      const started = Date.now();
+      const message = content(`Subject: big\r\n\r\n${`${'z'.repeat(99)}\r\n`.repeat(2000)}`);
+      const outcome = await within(2500, path, appendMbox(path, message, { from: 'a@b', fifoPatienceMs: 300 }));
+      expect(outcome).toEqual({ result: 'tempfail', reason: `mbox ${path}: the FIFO's reader has taken nothing for 300 ms` });
+      expect(Date.now() - started).toBeLessThan(3000);
+      socket.destroy();
+    });
   });
 });
