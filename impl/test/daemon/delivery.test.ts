@@ -62,6 +62,23 @@ print(json.dumps(out))
   return JSON.parse(execFileSync('python3', ['-c', script, maildir], { encoding: 'utf8' })) as never;
 }
 
+/**
+ * Writes `bytes` on descriptor `fd` of process `pid`, as user nobody,
+ * which the process runs as: a copy of the descriptor by pidfd_getfd
+ * (which needs what ptrace needs), as code of that user could do it.
+ */
+function writeAsNobody(pid: number, fd: number, bytes: Buffer): void {
+  const script = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = libc.syscall(434, int(sys.argv[1]), 0)
+fd = libc.syscall(438, pidfd, int(sys.argv[2]), 0)
+assert pidfd >= 0 and fd >= 0, os.strerror(ctypes.get_errno())
+os.write(fd, bytes.fromhex(sys.argv[3]))
+`;
+  execFileSync('runuser', ['-u', 'nobody', '--', 'python3', '-c', script, String(pid), String(fd), bytes.toString('hex')], { timeout: 10_000 });
+}
+
 /** The local action for example.org, with the aliases in DIR/aliases, whose commands may run. */
 function aliasesAllowExec(dir: string): string[] {
   return [
@@ -680,23 +697,31 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:
     await mailIn(join(dir, 'mail', 'nobody'), 1);
     const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
     const agent = Number(/pid (\d+)/.exec(started)![1]);
-    // As the user: a copy of the agent's descriptor 3 (pidfd_getfd needs what ptrace needs), and bytes
-    // that are no frame. Over Node's IPC channel, a line that is not JSON threw inside the parent.
-    const script = `
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-pidfd = libc.syscall(434, int(sys.argv[1]), 0)
-fd = libc.syscall(438, pidfd, 3, 0)
-assert pidfd >= 0 and fd >= 0, os.strerror(ctypes.get_errno())
-os.write(fd, b'not json\\n' * 4 + b'\\xff' * 64)
-`;
-    execFileSync('runuser', ['-u', 'nobody', '--', 'python3', '-c', script, String(agent)], { timeout: 10_000 });
+    // Over Node's IPC channel, a line that is not JSON threw inside the parent.
+    writeAsNobody(agent, 3, Buffer.concat([Buffer.from('not json\n'.repeat(4)), Buffer.alloc(64, 0xff)]));
     await daemon.waitFor(/^warn: smtpd: delivery agent for nobody: channel to the parent closed: (bad framing|a frame is not JSON)/, 10_000);
     // The agent is gone, the parent is not, and the next message gets a new agent.
     const deadline = Date.now() + 10_000;
     while (existsSync(`/proc/${agent}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(`/proc/${agent}`)).toBe(false);
     expect(existsSync(`/proc/${daemon.pid}`)).toBe(true);
+    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'), 2);
+  });
+
+  it('an agent whose user writes garbage to its socket to the dispatcher is dropped with a warning naming the user; the next message gets a new agent', async () => {
+    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
+    const daemon = await startServing(conf, spool);
+    running.push(daemon);
+    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
+    await mailIn(join(dir, 'mail', 'nobody'), 1);
+    const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
+    const agent = Number(/pid (\d+)/.exec(started)![1]);
+    writeAsNobody(agent, 4, Buffer.from([0, 0, 0, 9, 0, ...Buffer.from('not json')]));
+    await daemon.waitFor(/^warn: dispatcher: dropped the channel to the delivery agent for nobody \(uid 65534\): a frame is not JSON$/, 10_000);
+    const deadline = Date.now() + 10_000;
+    while (existsSync(`/proc/${agent}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(`/proc/${agent}`)).toBe(false);
     expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
     await mailIn(join(dir, 'mail', 'nobody'), 2);
   });

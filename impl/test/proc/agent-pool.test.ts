@@ -2,11 +2,13 @@
  * The dispatcher's agents: one per user, closed after a time with
  * nothing to do, and never while a delivery runs (an agent closed under
  * a slow mda cut it off, and the retry delivered the message again).
+ * And one that breaks the framing, dropped with a line in the log.
  */
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { socketPair } from '../../src/parent/links.ts';
+import { ChannelClosedError } from '../../src/proc/peer.ts';
 import { AgentPool } from '../../src/proc/roles/dispatcher.ts';
 import type { RoleContext } from '../../src/proc/role.ts';
 import { memoryLogger } from './helpers.ts';
@@ -15,22 +17,24 @@ const alice = { name: 'alice', uid: 1001, gid: 1001, home: '/home/alice' };
 
 /** A pool whose parent hands over one end of a fresh socket pair for each agent it is asked to start. */
 async function pool(idleMs: number) {
+  const { log, lines } = memoryLogger();
   const agentEnds: Socket[] = [];
   const handed = new Map<string, Socket>();
   const ctx = {
-    log: memoryLogger().log,
+    log,
     parent: {
       request: async (msg: { token: string }) => {
         const [mine, theirs] = await socketPair();
         agentEnds.push(theirs);
         theirs.resume();
+        mine.resume(); // as a socket handed over IPC comes: the pool's Peer reads it at once
         handed.set(msg.token, mine);
         return {};
       },
     },
     takeAgentSocket: (token: string) => handed.get(token),
   } as unknown as Pick<RoleContext, 'parent' | 'takeAgentSocket' | 'log'>;
-  return { agents: new AgentPool(ctx, idleMs), agentEnds };
+  return { agents: new AgentPool(ctx, idleMs), agentEnds, lines };
 }
 
 describe('the agent pool', () => {
@@ -59,6 +63,28 @@ describe('the agent pool', () => {
     await sleep(150);
     expect(second.peer.isClosed).toBe(true);
     expect(agentEnds).toHaveLength(1);
+    agents.close();
+  });
+
+  it.each([
+    ['bytes that are no JSON', Buffer.concat([Buffer.from([0, 0, 0, 9, 0]), Buffer.from('not json')]), 'a frame is not JSON'],
+    ['a frame of a kind that does not exist', Buffer.from([0, 0, 0, 2, 9, 0x78]), 'unknown frame kind 9'],
+    ['a frame longer than any allowed', Buffer.from([0xff, 0xff, 0xff, 0xff, 0]), 'bad framing: frame of 4294967295 bytes'],
+  ])('an agent that sends %s is dropped with one warning naming its user, before its delivery fails', async (_what, bytes, reason) => {
+    const { agents, agentEnds, lines } = await pool(60_000);
+    const lease = await agents.get(alice);
+    let loggedBefore: string[] | undefined;
+    const answer = lease.peer.request({ type: 'agent.deliver', ref: 1, envelope: {} as never, user: alice }).catch((err: unknown) => {
+      loggedBefore = lines.filter((l) => l.startsWith('warn:'));
+      throw err;
+    });
+    agentEnds[0]!.write(bytes);
+    await expect(answer).rejects.toThrow(new ChannelClosedError(`agent alice: ${reason}`));
+    expect(loggedBefore).toEqual([`warn: dispatcher: dropped the channel to the delivery agent for alice (uid 1001): ${reason}`]);
+    await sleep(50);
+    expect(lines.filter((l) => l.startsWith('warn:'))).toHaveLength(1);
+    expect(lease.peer.isClosed).toBe(true);
+    lease.release();
     agents.close();
   });
 });

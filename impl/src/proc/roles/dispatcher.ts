@@ -24,7 +24,7 @@ import { ContentInbox, sendContent } from '../content-stream.ts';
 import { DEFAULT_SLOT_LIMITS, DeliverySlots, SlotUnavailable } from '../delivery-slots.ts';
 import { Peer } from '../peer.ts';
 import type { Role, RoleContext } from '../role.ts';
-import { socketTransport } from '../transport.ts';
+import { ChannelRefused, socketTransport } from '../transport.ts';
 
 type AgentPeer = Peer<Record<never, never>, typeof agentChannel['calls']>;
 
@@ -293,6 +293,14 @@ export class AgentPool {
     if (refused !== undefined) throw new AgentRefused(refused);
     const socket: Socket | undefined = this.ctx.takeAgentSocket(token);
     if (!socket) throw new Error(`the parent did not hand over the agent for ${user.name}`);
+    // The agent runs as its user, who can write anything to this socket.
+    // What breaks the framing makes the transport drop the channel, with a
+    // ChannelRefused: the agent exits, and the deliveries under way on it
+    // fail for now. The log says so here, once, and whose agent it was.
+    socket.on('error', (err) => {
+      if (!(err instanceof ChannelRefused)) return;
+      this.ctx.log.warn(`warn: dispatcher: dropped the channel to the delivery agent for ${user.name} (uid ${user.uid}): ${err.message}`);
+    });
     return new Peer({
       self: 'dispatcher', peer: `agent ${user.name}`, transport: socketTransport(socket), calls: agentChannel, log: this.ctx.log,
     });
