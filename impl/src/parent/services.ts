@@ -36,6 +36,8 @@ export interface ServiceOptions {
   supervisor: () => Supervisor;
   /** Deliver to uid 0 with any method (the embedded default, run by root); OpenSMTPD allows root only mbox. */
   allowRootDelivery?: boolean;
+  /** The most delivery agents alive at once, MAX_AGENTS by default: tests start fewer. */
+  maxAgents?: number;
 }
 
 export function parentServices(options: ServiceOptions): ParentHandlers {
@@ -73,7 +75,7 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
     return undefined;
   };
 
-  const admitAgent = agentCounter(log);
+  const admitAgent = agentCounter(log, options.maxAgents ?? MAX_AGENTS);
 
   return (child: string): Handlers<typeof parentChannel['calls']> => ({
     'parent.forward.open': async ({ user }) => {
@@ -111,7 +113,9 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
       }
       const dispatcher = options.supervisor().get('dispatcher');
       if (!dispatcher) throw new Error('no dispatcher');
-      const leave = admitAgent(user); // throws past MAX_AGENTS_PER_ACCOUNT for this uid and gid
+      const admitted = admitAgent(user); // throws past MAX_AGENTS_PER_ACCOUNT for this uid and gid
+      if ('full' in admitted) return admitted; // past MAX_AGENTS in all: the dispatcher tries later
+      const { leave } = admitted;
       const [[forParent, toParent], [forDispatcher, forAgent]] = await Promise.all([socketPair(), socketPair()])
         .catch((err: unknown) => { leave(); throw err; });
       const agent = spawnWithSockets(AGENT_ENTRY, 'agent', [toParent, forAgent], {
@@ -174,17 +178,34 @@ export function parentServices(options: ServiceOptions): ParentHandlers {
  * dispatcher keeps one per uid and gid; a second may start while the
  * first, closed after its idle minute, is still on its way out. Without
  * a bound, a dispatcher in an attacker's hands could ask the root parent
- * for agent after agent, each a Node process of about 75 MB, until the
- * machine ran out of memory.
+ * for agent after agent for one user.
  */
 export const MAX_AGENTS_PER_ACCOUNT = 2;
 
 /**
- * Counts the live agents per uid and gid: admit() throws past the bound,
- * and returns what to call, once, when that agent has exited.
+ * How many delivery agents may live at once in all, whoever they are
+ * for: the bound that MAX_AGENTS_PER_ACCOUNT is not when the dispatcher
+ * (taken over, or delivering to many users at once) asks for agents for
+ * user after user. An agent is a Node process of about 90 MB resident,
+ * about 45 MB of it its own (the rest is Node's code, shared with the
+ * other agents), so 64 of them cost some 3 GB at most. An honest
+ * dispatcher runs at most 50 deliveries at once besides Maildir ones
+ * (OpenSMTPD's MDA_MAXSESS, see delivery-slots.ts), each needing an agent
+ * of its own at worst: 64 leaves room for agents in their idle minute.
+ * Past it, the request fails for now, and the dispatcher lets one of its
+ * idle agents go, so that the retry finds room.
  */
-function agentCounter(log: Logger): (user: UserRecord) => () => void {
+export const MAX_AGENTS = 64;
+
+/**
+ * Counts the live agents, per uid and gid and in all: admit() throws
+ * past MAX_AGENTS_PER_ACCOUNT, answers `full` past `max`, and otherwise
+ * gives what to call, once, when that agent has exited. Each refusal is
+ * one warning.
+ */
+function agentCounter(log: Logger, max: number): (user: UserRecord) => { leave: () => void } | { full: string } {
   const live = new Map<string, number>();
+  let total = 0;
   return (user) => {
     const key = `${user.uid}:${user.gid}`;
     const count = live.get(key) ?? 0;
@@ -192,14 +213,22 @@ function agentCounter(log: Logger): (user: UserRecord) => () => void {
       log.warn(`warn: smtpd: refusing a delivery agent for ${user.name} (uid ${user.uid}, gid ${user.gid}): ${count} already run for that uid and gid`);
       throw new Error(`no delivery agent for ${user.name}: ${count} already run for uid ${user.uid} and gid ${user.gid}`);
     }
+    if (total >= max) {
+      log.warn(`warn: smtpd: refusing a delivery agent for ${user.name} (uid ${user.uid}, gid ${user.gid}): ${total} delivery agents already run, the most there may be`);
+      return { full: `no delivery agent for ${user.name} for now: ${total} already run, the most there may be` };
+    }
     live.set(key, count + 1);
+    total += 1;
     let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      const now = (live.get(key) ?? 1) - 1;
-      if (now > 0) live.set(key, now);
-      else live.delete(key);
+    return {
+      leave: () => {
+        if (left) return;
+        left = true;
+        total -= 1;
+        const now = (live.get(key) ?? 1) - 1;
+        if (now > 0) live.set(key, now);
+        else live.delete(key);
+      },
     };
   };
 }

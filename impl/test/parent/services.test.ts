@@ -93,4 +93,50 @@ describe('parent.agent.open', { timeout: 60_000 }, () => {
       }
     }
   });
+
+  it('starts at most maxAgents in all; past it answers full, with a warning, and starts one again once one has exited', async () => {
+    const handed: (() => void)[] = [];
+    const { config } = parseConfig('action "local" maildir\nmatch for local action "local"\n', { file: 'smtpd.conf' });
+    const lines: string[] = [];
+    const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: (l) => lines.push(l) });
+    const keep = (socket: Socket) => {
+      const close = socket.destroy.bind(socket);
+      socket.destroy = () => socket;
+      handed.push(() => close());
+    };
+    const dispatcher = { control: { request: async (_msg: unknown, { handle }: { handle: Socket }) => (keep(handle), {}) } };
+    const open = parentServices({
+      config, log, verbose: 0, trace: new Set(), foreground: true, maxAgents: 2,
+      supervisor: () => ({ get: () => dispatcher }) as never,
+    })('dispatcher')['parent.agent.open'];
+    const nobody = { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' };
+    const daemon = { name: 'daemon', uid: 1, gid: 1, home: '/usr/sbin' };
+    const bin = { name: 'bin', uid: 2, gid: 2, home: '/bin' };
+    const ask = (user: typeof nobody) => open({ type: 'parent.agent.open', token: randomBytes(8).toString('hex'), user }, undefined);
+    const pids: number[] = [];
+    try {
+      for (const user of [nobody, daemon]) pids.push(Number((await ask(user)).pid));
+      expect(await ask(bin)).toEqual({ full: 'no delivery agent for bin for now: 2 already run, the most there may be' });
+      expect(lines.filter((l) => l.startsWith('warn:')).map((l) => l.trimEnd())).toEqual([
+        'warn: smtpd: refusing a delivery agent for bin (uid 2, gid 2): 2 delivery agents already run, the most there may be',
+      ]);
+      // nobody's agent is let go, as the dispatcher does with an idle one: it exits, and bin's may start.
+      handed[0]!();
+      const deadline = Date.now() + 10_000;
+      while (existsSync(`/proc/${pids[0]}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 100));
+      const third = await ask(bin);
+      pids.push(Number(third.pid));
+      expect(third.pid).toMatch(/^\d+$/);
+    } finally {
+      for (const close of handed) close();
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited already, as it should once its socket closed
+        }
+      }
+    }
+  });
 });

@@ -27,10 +27,12 @@ export const parentChannel = channel('parent', {
    * same token before it answers this one. `refused` says why it will
    * never start one for this user (root, when no action delivers to an
    * mbox): a permanent failure of the delivery, not a passing one.
+   * `full` says that as many agents run as the parent allows in all
+   * (MAX_AGENTS): none now, a passing failure.
    */
   'parent.agent.open': {
     request: object({ token: hex(16), user: userRecord }),
-    response: object({ pid: optional(string), refused: optional(string) }),
+    response: object({ pid: optional(string), refused: optional(string), full: optional(string) }),
   },
   /**
    * The child dropped its channel to `peer`, a neighbour that sent what

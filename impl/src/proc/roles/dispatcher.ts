@@ -207,6 +207,8 @@ function logDelivery(log: Logger, e: Envelope, outcome: WireOutcome): void {
 interface AgentEntry {
   peer: Promise<AgentPeer>;
   idle?: NodeJS.Timeout;
+  /** When the idle timer started: the agent idle longest goes first when the parent runs as many as it may. */
+  idleSince?: number;
   /** Deliveries under way on this agent. */
   busy: number;
 }
@@ -268,6 +270,7 @@ export class AgentPool {
   private lend(key: string, entry: AgentEntry, peer: AgentPeer): AgentLease {
     clearTimeout(entry.idle);
     entry.idle = undefined;
+    entry.idleSince = undefined;
     entry.busy += 1;
     let released = false;
     return {
@@ -277,6 +280,7 @@ export class AgentPool {
         released = true;
         entry.busy -= 1;
         if (entry.busy > 0 || peer.isClosed || this.agents.get(key) !== entry) return;
+        entry.idleSince = Date.now();
         entry.idle = setTimeout(() => {
           if (entry.busy > 0 || this.agents.get(key) !== entry) return;
           this.agents.delete(key);
@@ -287,10 +291,33 @@ export class AgentPool {
     };
   }
 
+  /**
+   * The parent runs as many agents as it may (MAX_AGENTS in
+   * parent/services.ts), and the delivery that asked for one more fails
+   * for now. The agent idle longest is closed at once rather than at the
+   * end of its idle minute, so that the retry finds room: without this,
+   * a user's mail would wait while agents nobody needs sat idle.
+   */
+  private closeIdlest(): void {
+    let idlest: [string, AgentEntry] | undefined;
+    for (const [key, entry] of this.agents) {
+      if (entry.idleSince !== undefined && (idlest === undefined || entry.idleSince < idlest[1].idleSince!)) idlest = [key, entry];
+    }
+    if (!idlest) return;
+    const [key, entry] = idlest;
+    clearTimeout(entry.idle);
+    this.agents.delete(key);
+    void entry.peer.then((peer) => peer.close());
+  }
+
   private async open(user: UserRecord): Promise<AgentPeer> {
     const token = randomBytes(8).toString('hex');
-    const { refused } = await this.ctx.parent.request({ type: 'parent.agent.open', token, user }, { timeoutMs: 30_000 });
+    const { refused, full } = await this.ctx.parent.request({ type: 'parent.agent.open', token, user }, { timeoutMs: 30_000 });
     if (refused !== undefined) throw new AgentRefused(refused);
+    if (full !== undefined) {
+      this.closeIdlest();
+      throw new Error(full);
+    }
     const socket: Socket | undefined = this.ctx.takeAgentSocket(token);
     if (!socket) throw new Error(`the parent did not hand over the agent for ${user.name}`);
     // The agent runs as its user, who can write anything to this socket.
