@@ -93,15 +93,30 @@ interface Reply {
   text: string;
 }
 
-/** Reads replies, one- or multi-line, as they arrive; the first socket error fails every read after it. */
+/**
+ * The most one reply may hold, all its lines together. RFC 5321 allows
+ * 512 octets a line and sets no limit on the lines; the longest real
+ * reply, an LHLO's list of extensions, is a few hundred octets.
+ */
+const REPLY_MAX = 65536;
+
+/**
+ * Reads replies, one- or multi-line, as they arrive; the first socket
+ * error fails every read after it. It holds at most one reply being
+ * read and what one read from the socket brought: replies nobody has
+ * asked for yet stop the reading until someone asks. A server that
+ * sends without end (a multi-line reply that never ends, 250s while the
+ * message is sent) fills its own buffers then, not this process.
+ */
 class ReplyReader {
   private buffer = '';
   private lines: string[] = [];
+  private size = 0;
   private replies: Reply[] = [];
   private waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
   private failure: Error | undefined;
 
-  constructor(socket: Socket) {
+  constructor(private readonly socket: Socket) {
     socket.setEncoding('latin1');
     socket.on('data', (data: string) => this.data(data));
     socket.on('error', (e) => this.fail(e));
@@ -109,19 +124,24 @@ class ReplyReader {
   }
 
   private data(data: string): void {
+    if (this.failure) return;
     this.buffer += data;
     for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
       const line = this.buffer.slice(0, nl).replace(/\r$/, '');
       this.buffer = this.buffer.slice(nl + 1);
       const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
       if (!m) return this.fail(new Error(`invalid reply line "${oneLine(line, 100)}"`));
+      this.size += line.length;
+      if (this.size > REPLY_MAX) return this.fail(new Error(`a reply longer than ${REPLY_MAX} octets`));
       this.lines.push(m[3]!);
       if (m[2] === '-') continue;
       this.replies.push({ code: Number(m[1]), text: this.lines.join(' ').trim() });
       this.lines = [];
+      this.size = 0;
       this.deliver();
     }
-    if (this.buffer.length > 65536) this.fail(new Error('reply line too long'));
+    if (this.buffer.length > REPLY_MAX) return this.fail(new Error('reply line too long'));
+    if (this.replies.length > 0) this.socket.pause();
   }
 
   private deliver(): void {
@@ -154,6 +174,7 @@ class ReplyReader {
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
       this.deliver();
+      if (this.waiter) this.socket.resume();
     });
   }
 }

@@ -1,0 +1,151 @@
+/**
+ * The LMTP client against servers that misbehave: replies missing, extra
+ * or in pieces, refusals where none belong, silence, hang-ups, floods.
+ * Each fake server is a few lines of node:net on 127.0.0.1 or a Unix
+ * socket in a temporary directory, answering as a plain LMTP server
+ * except where the test says otherwise.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { lmtpDeliver, type LmtpDestination, type LmtpTimeouts } from '../../src/delivery/lmtp.ts';
+import type { DeliveryOutcome } from '../../src/delivery/types.ts';
+import { content } from './helpers.ts';
+
+const RECIPIENTS = ['dave@example.net', 'erin@example.net', 'frank@example.net'];
+const MESSAGE = 'Subject: hostile\r\n\r\nhello\r\n';
+
+/** What the fake server saw. */
+interface Seen {
+  commands: string[];
+  /** Each message, as it came over the wire: dot-stuffed, CRLF, without the final `.\r\n`. */
+  data: string[];
+}
+
+/**
+ * How the fake server departs from a plain one. `greeting` is written on
+ * connection (null: nothing); `onLine` sees each command, and `.` for the
+ * end of the data, and returns true when it has answered itself.
+ */
+interface Misbehaviour {
+  greeting?: string | null;
+  onLine?: (line: string, socket: Socket, seen: Seen) => boolean;
+}
+
+function fakeServer(misbehaviour: Misbehaviour = {}): { server: Server; seen: Seen } {
+  const seen: Seen = { commands: [], data: [] };
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.setEncoding('latin1');
+    const greeting = misbehaviour.greeting === undefined ? '220 fake LMTP\r\n' : misbehaviour.greeting;
+    if (greeting !== null) socket.write(greeting);
+    let buffer = '';
+    let inData = false;
+    let accepted = 0;
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      for (;;) {
+        let line: string;
+        if (inData) {
+          const end = buffer.startsWith('.\r\n') ? 0 : buffer.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          seen.data.push(end === 0 ? '' : buffer.slice(0, end + 2));
+          buffer = buffer.slice(end === 0 ? 3 : end + 5);
+          inData = false;
+          line = '.';
+        } else {
+          const nl = buffer.indexOf('\r\n');
+          if (nl < 0) return;
+          line = buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 2);
+          seen.commands.push(line);
+          if (line === 'DATA') inData = true;
+        }
+        if (misbehaviour.onLine?.(line, socket, seen)) continue;
+        if (line.startsWith('LHLO')) socket.write('250-fake\r\n250 PIPELINING\r\n');
+        else if (line.startsWith('MAIL')) socket.write('250 2.1.0 Ok\r\n');
+        else if (line.startsWith('RCPT')) {
+          accepted += 1;
+          socket.write('250 2.1.5 Ok\r\n');
+        } else if (line === 'DATA') socket.write('354 go ahead\r\n');
+        else if (line === '.') socket.write('250 2.0.0 Ok\r\n'.repeat(accepted));
+        else if (line === 'QUIT') socket.end('221 2.0.0 Bye\r\n');
+        else socket.write('500 5.5.1 what?\r\n');
+      }
+    });
+  });
+  return { server, seen };
+}
+
+let listening: Server | undefined;
+afterEach(async () => {
+  await new Promise((r) => (listening ? listening.close(r) : r(undefined)));
+  listening = undefined;
+});
+
+async function listen(server: Server): Promise<LmtpDestination> {
+  listening = server;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { kind: 'inet', host: '127.0.0.1', port: (server.address() as AddressInfo).port };
+}
+
+/** Short limits, so that a test about a limit takes a moment; a test that should not reach them never waits for them. */
+const SHORT: LmtpTimeouts = { replyMs: 2000, dataReplyMs: 2000, totalMs: 5000 };
+
+async function deliver(
+  destination: LmtpDestination, message: string | AsyncIterable<unknown> = MESSAGE, timeouts: LmtpTimeouts = SHORT, recipients = RECIPIENTS,
+): Promise<DeliveryOutcome[]> {
+  const body = typeof message === 'string' ? content(message) : message;
+  return lmtpDeliver(destination, { lhlo: 'mx.example.net', mailFrom: 'alice@example.org', recipients }, body, timeouts);
+}
+
+const results = (outcomes: DeliveryOutcome[]) => outcomes.map((o) => o.result);
+const reason = (o: DeliveryOutcome | undefined) => (o && o.result !== 'ok' ? o.reason : o?.detail);
+
+describe('an LMTP server that sends without end', () => {
+  it('a multi-line reply that never ends is given up at 64 KiB, not read until the time limit', async () => {
+    const { server } = fakeServer({ greeting: null });
+    server.on('connection', (socket: Socket) => {
+      const lines = '220-and on\r\n'.repeat(4096);
+      const pump = () => {
+        while (!socket.destroyed && socket.write(lines));
+        if (!socket.destroyed) socket.once('drain', pump);
+      };
+      pump();
+    });
+    const started = Date.now();
+    const outcomes = await deliver(await listen(server));
+    expect(results(outcomes)).toEqual(['tempfail', 'tempfail', 'tempfail']);
+    expect(reason(outcomes[0])).toMatch(/: greeting: a reply longer than 65536 octets$/);
+    expect(Date.now() - started).toBeLessThan(SHORT.totalMs! / 2);
+  });
+
+  it('replies nobody asked for, sent while the message goes out, are not read until the end of the message', async () => {
+    // The server floods 250s from the moment it says 354, and the message
+    // takes two seconds to come out of the queue. Were every reply read as it
+    // came, the agent would hold hundreds of megabytes by then; read only
+    // when asked, the server can write no more than the sockets' buffers take.
+    let flushed = 0;
+    const { server } = fakeServer({
+      onLine: (line, socket) => {
+        if (line !== 'DATA') return false;
+        socket.write('354 go ahead\r\n');
+        const replies = '250 2.0.0 Ok\r\n'.repeat(4096);
+        const pump = () => {
+          while (!socket.destroyed && socket.write(replies)) flushed += replies.length;
+          if (!socket.destroyed) socket.once('drain', () => ((flushed += replies.length), pump()));
+        };
+        pump();
+        return true;
+      },
+    });
+    async function* slowly() {
+      yield Buffer.from('Subject: slow\r\n\r\n');
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        yield Buffer.from(`line ${i}\r\n`);
+      }
+    }
+    await deliver(await listen(server), slowly());
+    expect(flushed).toBeLessThan(16 * 1024 * 1024);
+  });
+});
