@@ -209,13 +209,17 @@ function replyOutcome(reply: Reply, where: string): DeliveryOutcome {
   return { result: 'tempfail', reason: `${where}: ${said}` };
 }
 
-/** Writes, waiting while the socket's buffer is full; fails if the socket closes meanwhile. */
+/**
+ * Writes, waiting while the socket's buffer is full; fails if the socket
+ * closes meanwhile, with the reason it was closed for if it has one (the
+ * server took no data for too long, the connection was reset).
+ */
 async function send(socket: Socket, data: Buffer | string): Promise<void> {
-  if (socket.destroyed) throw new Error('connection closed');
+  if (socket.destroyed) throw socket.errored ?? new Error('connection closed');
   if (socket.write(data)) return;
   await new Promise<void>((resolve, reject) => {
     const done = () => { socket.off('drain', done); socket.off('close', gone); resolve(); };
-    const gone = () => { socket.off('drain', done); socket.off('close', gone); reject(new Error('connection closed while sending')); };
+    const gone = () => { socket.off('drain', done); socket.off('close', gone); reject(socket.errored ?? new Error('connection closed while sending')); };
     socket.on('drain', done);
     socket.on('close', gone);
   });

@@ -77,13 +77,18 @@ function fakeServer(misbehaviour: Misbehaviour = {}): { server: Server; seen: Se
 }
 
 let listening: Server | undefined;
+const connections = new Set<Socket>();
 afterEach(async () => {
+  // A server that stopped reading or answering keeps its connection open: close it too.
+  for (const socket of connections) socket.destroy();
+  connections.clear();
   await new Promise((r) => (listening ? listening.close(r) : r(undefined)));
   listening = undefined;
 });
 
 async function listen(server: Server): Promise<LmtpDestination> {
   listening = server;
+  server.on('connection', (socket: Socket) => connections.add(socket));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { kind: 'inet', host: '127.0.0.1', port: (server.address() as AddressInfo).port };
 }
@@ -147,5 +152,23 @@ describe('an LMTP server that sends without end', () => {
     }
     await deliver(await listen(server), slowly());
     expect(flushed).toBeLessThan(16 * 1024 * 1024);
+  });
+});
+
+describe('an LMTP server that stops during the message', () => {
+  const big = `Subject: big\r\n\r\n${`${'x'.repeat(998)}\r\n`.repeat(20_000)}`;
+
+  it('one that stops reading after 354 is given up when it has taken nothing for the reply time, and the reason says so', async () => {
+    const { server } = fakeServer({
+      onLine: (line, socket) => {
+        if (line !== 'DATA') return false;
+        socket.write('354 go ahead\r\n');
+        socket.pause();
+        return true;
+      },
+    });
+    const outcomes = await deliver(await listen(server), content(big, 65536), { ...SHORT, replyMs: 300 });
+    expect(results(outcomes)).toEqual(['tempfail', 'tempfail', 'tempfail']);
+    expect(reason(outcomes[0])).toMatch(/: message: the server took no data for 300 ms$/);
   });
 });
