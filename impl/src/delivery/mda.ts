@@ -193,7 +193,14 @@ export async function runCommand(commandLine: string, input: AsyncIterable<unkno
 
   // detached: the command leads its own process group (setsid(), as
   // forkmda() does), so that a time limit stops its children too.
-  const child = spawn('/bin/sh', ['-c', commandLine], { cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  // stdout and stderr must be one pipe, as forkmda() makes them one
+  // file: read from two, what came last is a guess (the poll says which
+  // pipe is ready, not which was written first), and the reason would
+  // quote "processing..." instead of the error printed after it. Node
+  // makes a pipe for each, so the shell joins them before the command
+  // runs; the stderr pipe still carries what the shell says before
+  // that, a syntax error in the command line.
+  const child = spawn('/bin/sh', ['-c', `exec 2>&1; ${commandLine}`], { cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const group = child.pid;
   if (group !== undefined) {
     trackGroup(group);
