@@ -16,6 +16,7 @@ import { resolveAccounts, type Accounts } from '../proc/privileges.ts';
 import { LINKS, PROCESSES, type ProcessName } from '../proc/processes.ts';
 import { Supervisor, type Child } from '../proc/supervisor.ts';
 import { QUEUE_THREADPOOL_SIZE } from '../queue/index.ts';
+import { closeInheritedDescriptors } from './descriptors.ts';
 import { bindListeners, type BoundListener } from './listeners.ts';
 import { socketPair } from './links.ts';
 import { parentServices } from './services.ts';
@@ -47,7 +48,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     verbose: options.verbose, trace: new Set(options.trace), format: options.foreground ? 'foreground' : 'maillog',
   });
   process.title = 'smtpd: parent';
+  const inherited = closeInheritedDescriptors();
   log.info('info: OpenSMTPD-compatible smtpd starting');
+  if (inherited.length > 0) log.debug(`debug: smtpd: closed descriptor${inherited.length > 1 ? 's' : ''} ${inherited.join(', ')}, inherited from what started smtpd`);
   const refused = authWithoutTable(options.config);
   if (refused.length > 0) {
     for (const line of refused) log.crit(`smtpd: ${line}`);
