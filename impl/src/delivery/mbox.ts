@@ -124,7 +124,8 @@ export async function appendMbox(path: string, content: AsyncIterable<unknown>, 
   if (before?.isDirectory()) return { result: 'permfail', reason: `mbox ${path} is a directory` };
   // /dev/null and other devices, a classic alias target, and FIFOs: no
   // lock beside them, no fsync, no truncation; just write.
-  if (before && !before.isFile()) return appendToDevice(path, content, options, before.isFIFO());
+  if (before?.isFIFO()) return oneAtATime(path, () => appendToDevice(path, content, options, true));
+  if (before && !before.isFile()) return appendToDevice(path, content, options, false);
 
   let lock: Dotlock;
   try {
@@ -210,6 +211,27 @@ async function writeMessage(handle: FileHandle, content: AsyncIterable<unknown>,
   }
   pending.push(Buffer.from('\n'));
   await writeAll(handle, Buffer.concat(pending), patienceMs);
+}
+
+/** The FIFO deliveries of this process, by path: the last one's end. */
+const fifoTurns = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs the deliveries to one FIFO one after the other. A write of more
+ * than PIPE_BUF bytes (4 KiB on Linux) to a pipe is not atomic, so two
+ * messages written at once could reach the reader interleaved. A regular
+ * mbox is locked against that; a FIFO has no dot-lock beside it, and
+ * Node cannot flock(2), so this process takes turns itself.
+ */
+async function oneAtATime<T>(path: string, delivery: () => Promise<T>): Promise<T> {
+  const mine = (fifoTurns.get(path) ?? Promise.resolve()).then(delivery, delivery);
+  const end = mine.catch(() => undefined);
+  fifoTurns.set(path, end);
+  try {
+    return await mine;
+  } finally {
+    if (fifoTurns.get(path) === end) fifoTurns.delete(path);
+  }
 }
 
 // #region append-device

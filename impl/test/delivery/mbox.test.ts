@@ -180,6 +180,28 @@ describe('mbox delivery', () => {
       expect(await text()).toBe(`From a@b ${asctime(DATE)}\nSubject: big\n\n${`${'y'.repeat(199)}\n`.repeat(1500)}\n`);
     });
 
+    it('takes two large messages one after the other, never interleaved', async () => {
+      const path = fifo();
+      // A reader that holds the FIFO open for writing too, as a daemon
+      // that reads it in a loop does: the first message's end is not the
+      // end of its input, and the second finds it still there.
+      const socket = new Socket({ fd: openSync(path, constants.O_RDWR | constants.O_NONBLOCK), readable: true, writable: false });
+      const parts: Buffer[] = [];
+      socket.on('data', (b: Buffer) => parts.push(b));
+      // 200 KB each, far over PIPE_BUF: written at once, their blocks would mix.
+      const message = (c: string) => content(`Subject: ${c}\r\n\r\n${`${c.repeat(99)}\r\n`.repeat(2000)}`);
+      const both = Promise.all([
+        appendMbox(path, message('a'), { from: 'a@b', date: DATE }),
+        appendMbox(path, message('b'), { from: 'a@b', date: DATE }),
+      ]);
+      expect(await within(5000, path, both)).toEqual([{ result: 'ok', detail: path }, { result: 'ok', detail: path }]);
+      const one = (c: string) => `From a@b ${asctime(DATE)}\nSubject: ${c}\n\n${`${c.repeat(99)}\n`.repeat(2000)}\n`;
+      const expected = one('a') + one('b');
+      while (Buffer.concat(parts).length < expected.length) await sleep(10);
+      socket.destroy();
+      expect(Buffer.concat(parts).toString('utf8')).toBe(expected);
+    });
+
     it('whose reader takes nothing, fails for now once its patience is out', async () => {
       const path = fifo();
       const { socket } = reader(path);
