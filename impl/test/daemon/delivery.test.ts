@@ -10,7 +10,7 @@ import { chmodSync, chownSync, constants, existsSync, mkdirSync, openSync, readd
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cleanUpAfterEach, freePort, startServing, workDir } from './helpers.ts';
+import { cleanUpAfterEach, freePort, startServing, workDir, writeOnDescriptor } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
 const asRoot = process.getuid?.() === 0;
@@ -60,23 +60,6 @@ for m in mailbox.Maildir(sys.argv[1], create=False):
 print(json.dumps(out))
 `;
   return JSON.parse(execFileSync('python3', ['-c', script, maildir], { encoding: 'utf8' })) as never;
-}
-
-/**
- * Writes `bytes` on descriptor `fd` of process `pid`, as user nobody,
- * which the process runs as: a copy of the descriptor by pidfd_getfd
- * (which needs what ptrace needs), as code of that user could do it.
- */
-function writeAsNobody(pid: number, fd: number, bytes: Buffer): void {
-  const script = `
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-pidfd = libc.syscall(434, int(sys.argv[1]), 0)
-fd = libc.syscall(438, pidfd, int(sys.argv[2]), 0)
-assert pidfd >= 0 and fd >= 0, os.strerror(ctypes.get_errno())
-os.write(fd, bytes.fromhex(sys.argv[3]))
-`;
-  execFileSync('runuser', ['-u', 'nobody', '--', 'python3', '-c', script, String(pid), String(fd), bytes.toString('hex')], { timeout: 10_000 });
 }
 
 /** The local action for example.org, with the aliases in DIR/aliases, whose commands may run. */
@@ -698,7 +681,7 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:
     const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
     const agent = Number(/pid (\d+)/.exec(started)![1]);
     // Over Node's IPC channel, a line that is not JSON threw inside the parent.
-    writeAsNobody(agent, 3, Buffer.concat([Buffer.from('not json\n'.repeat(4)), Buffer.alloc(64, 0xff)]));
+    writeOnDescriptor(agent, 3, Buffer.concat([Buffer.from('not json\n'.repeat(4)), Buffer.alloc(64, 0xff)]), 'nobody');
     await daemon.waitFor(/^warn: smtpd: delivery agent for nobody: channel to the parent closed: (bad framing|a frame is not JSON)/, 10_000);
     // The agent is gone, the parent is not, and the next message gets a new agent.
     const deadline = Date.now() + 10_000;
@@ -717,7 +700,7 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:
     await mailIn(join(dir, 'mail', 'nobody'), 1);
     const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
     const agent = Number(/pid (\d+)/.exec(started)![1]);
-    writeAsNobody(agent, 4, Buffer.from([0, 0, 0, 9, 0, ...Buffer.from('not json')]));
+    writeOnDescriptor(agent, 4, Buffer.from([0, 0, 0, 9, 0, ...Buffer.from('not json')]), 'nobody');
     await daemon.waitFor(/^warn: dispatcher: dropped the channel to the delivery agent for nobody \(uid 65534\): a frame is not JSON$/, 10_000);
     const deadline = Date.now() + 10_000;
     while (existsSync(`/proc/${agent}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

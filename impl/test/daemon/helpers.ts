@@ -232,3 +232,24 @@ export function cleanUpAfterEach(): { running: RunningDaemon[]; dirs: string[] }
   });
   return { running, dirs };
 }
+
+/**
+ * Writes `bytes` on a copy of descriptor `fd` of process `pid`, as code
+ * running in that process could: pidfd_getfd(2), which needs what ptrace
+ * needs. With `user`, the copy is taken and written as that user (the
+ * one the process runs as), so the test plays a process taken over, not
+ * root reaching in.
+ */
+export function writeOnDescriptor(pid: number, fd: number, bytes: Buffer, user?: string): void {
+  const script = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = libc.syscall(434, int(sys.argv[1]), 0)
+fd = libc.syscall(438, pidfd, int(sys.argv[2]), 0)
+assert pidfd >= 0 and fd >= 0, os.strerror(ctypes.get_errno())
+os.write(fd, bytes.fromhex(sys.argv[3]))
+`;
+  const python = ['python3', '-c', script, String(pid), String(fd), bytes.toString('hex')];
+  const [file, ...args] = user ? ['runuser', '-u', user, '--', ...python] : python;
+  execFileSync(file!, args, { timeout: 10_000 });
+}

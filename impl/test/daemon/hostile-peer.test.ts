@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cleanUpAfterEach, freePort, processGroup, startServing, workDir } from './helpers.ts';
+import { cleanUpAfterEach, freePort, processGroup, startServing, workDir, writeOnDescriptor } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
 const asRoot = process.getuid?.() === 0;
@@ -40,19 +40,6 @@ function linkFd(from: number, to: number): number {
   throw new Error(`no socket of pid ${from} leads to pid ${to}`);
 }
 
-/** Writes `bytes` on a copy of descriptor `fd` of process `pid`, as code running in that process could. */
-function writeAs(pid: number, fd: number, bytes: Buffer): void {
-  const script = `
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-pidfd = libc.syscall(434, int(sys.argv[1]), 0)
-fd = libc.syscall(438, pidfd, int(sys.argv[2]), 0)
-assert pidfd >= 0 and fd >= 0, os.strerror(ctypes.get_errno())
-os.write(fd, bytes.fromhex(sys.argv[3]))
-`;
-  execFileSync('python3', ['-c', script, String(pid), String(fd), bytes.toString('hex')], { timeout: 10_000 });
-}
-
 /** A frame of our framing (transport.ts): length, kind, payload. */
 function frame(kind: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -74,7 +61,7 @@ describe.skipIf(!asRoot)('a child that writes garbage to a neighbour', { timeout
     running.push(daemon);
     const smtp = childPid(daemon.pid, 'smtp');
     const queue = childPid(daemon.pid, 'queue');
-    writeAs(smtp, linkFd(smtp, queue), bytes);
+    writeOnDescriptor(smtp, linkFd(smtp, queue), bytes);
     await daemon.waitFor(/^warn: queue: dropped the channel to smtp: (a frame is not JSON|unknown frame kind 9|bad framing: frame of \d+ bytes)$/, 10_000);
     await daemon.waitFor(/^smtpd: queue process dropped its channel to smtp \(.*\); shutting down$/, 10_000);
     expect(await daemon.exited).toBe(1);

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parser.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { parentServices } from '../../src/parent/services.ts';
+import type { UserRecord } from '../../src/delivery/index.ts';
 
 function services() {
   const { config, errors } = parseConfig('action "local" maildir\nmatch for local action "local"\n', { file: 'smtpd.conf' });
@@ -46,43 +47,43 @@ describe('parent.forward.open', () => {
   });
 });
 
-describe('parent.agent.open', { timeout: 60_000 }, () => {
-  it('starts at most two agents at once for one uid and gid, however often the dispatcher asks', async () => {
-    const handed: (() => void)[] = [];
-    const { config } = parseConfig('action "local" maildir\nmatch for local action "local"\n', { file: 'smtpd.conf' });
-    const lines: string[] = [];
-    const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: (l) => lines.push(l) });
-    // The dispatcher's side, as far as the parent sees it: it takes its end of each agent's socket. Over
-    // IPC it gets a copy and the parent closes its own; here both are one object, so the parent's close
-    // is made a no-op, and the test closes the socket when it plays the dispatcher letting an agent go.
-    const keep = (socket: Socket) => {
-      const close = socket.destroy.bind(socket);
-      socket.destroy = () => socket;
-      handed.push(() => close());
-    };
-    const dispatcher = { control: { request: async (_msg: unknown, { handle }: { handle: Socket }) => (keep(handle), {}) } };
-    const open = parentServices({
-      config, log, verbose: 0, trace: new Set(), foreground: true,
-      supervisor: () => ({ get: () => dispatcher }) as never,
-    })('dispatcher')['parent.agent.open'];
-    const nobody = { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' };
-    const ask = () => open({ type: 'parent.agent.open', token: randomBytes(8).toString('hex'), user: nobody }, undefined);
-    const pids: number[] = [];
-    try {
-      const first = await ask();
-      const second = await ask();
-      pids.push(Number(first.pid), Number(second.pid));
-      await expect(ask()).rejects.toThrow('no delivery agent for nobody: 2 already run for uid 65534 and gid 65534');
-      expect(lines.some((l) => l.startsWith('warn: smtpd: refusing a delivery agent for nobody (uid 65534, gid 65534): 2 already run'))).toBe(true);
-      // The first one's dispatcher socket closes, as after its idle minute: it exits, and a new one may start.
-      handed[0]!();
+/**
+ * The parent's `parent.agent.open` as the dispatcher calls it, starting
+ * real agents. `agents.handed[i]()` lets the i-th agent's socket go, as
+ * the dispatcher does with an idle agent; `agents.stop()` ends them all.
+ */
+function agentParent(options: { maxAgents?: number } = {}) {
+  const handed: (() => void)[] = [];
+  const { config } = parseConfig('action "local" maildir\nmatch for local action "local"\n', { file: 'smtpd.conf' });
+  const lines: string[] = [];
+  const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: (l) => lines.push(l) });
+  // The dispatcher's side, as far as the parent sees it: it takes its end of each agent's socket. Over
+  // IPC it gets a copy and the parent closes its own; here both are one object, so the parent's close
+  // is made a no-op, and the test closes the socket when it plays the dispatcher letting an agent go.
+  const keep = (socket: Socket) => {
+    const close = socket.destroy.bind(socket);
+    socket.destroy = () => socket;
+    handed.push(() => close());
+  };
+  const dispatcher = { control: { request: async (_msg: unknown, { handle }: { handle: Socket }) => (keep(handle), {}) } };
+  const open = parentServices({
+    config, log, verbose: 0, trace: new Set(), foreground: true, ...options,
+    supervisor: () => ({ get: () => dispatcher }) as never,
+  })('dispatcher')['parent.agent.open'];
+  const pids: number[] = [];
+  return {
+    lines,
+    handed,
+    pids,
+    ask: (user: UserRecord) => open({ type: 'parent.agent.open', token: randomBytes(8).toString('hex'), user }, undefined),
+    /** Lets agent `i` go and waits until it has exited. */
+    async letGo(i: number): Promise<void> {
+      handed[i]!();
       const deadline = Date.now() + 10_000;
-      while (existsSync(`/proc/${pids[0]}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (existsSync(`/proc/${pids[i]}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 100));
-      const third = await ask();
-      pids.push(Number(third.pid));
-      expect(third.pid).toMatch(/^\d+$/);
-    } finally {
+    },
+    stop(): void {
       for (const close of handed) close();
       for (const pid of pids) {
         try {
@@ -91,52 +92,48 @@ describe('parent.agent.open', { timeout: 60_000 }, () => {
           // exited already, as it should once its socket closed
         }
       }
+    },
+  };
+}
+
+const nobody = { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' };
+
+describe('parent.agent.open', { timeout: 60_000 }, () => {
+  it('starts at most two agents at once for one uid and gid, however often the dispatcher asks', async () => {
+    const agents = agentParent();
+    try {
+      const first = await agents.ask(nobody);
+      const second = await agents.ask(nobody);
+      agents.pids.push(Number(first.pid), Number(second.pid));
+      await expect(agents.ask(nobody)).rejects.toThrow('no delivery agent for nobody: 2 already run for uid 65534 and gid 65534');
+      expect(agents.lines.some((l) => l.startsWith('warn: smtpd: refusing a delivery agent for nobody (uid 65534, gid 65534): 2 already run'))).toBe(true);
+      // The first one's dispatcher socket closes, as after its idle minute: it exits, and a new one may start.
+      await agents.letGo(0);
+      const third = await agents.ask(nobody);
+      agents.pids.push(Number(third.pid));
+      expect(third.pid).toMatch(/^\d+$/);
+    } finally {
+      agents.stop();
     }
   });
 
   it('starts at most maxAgents in all; past it answers full, with a warning, and starts one again once one has exited', async () => {
-    const handed: (() => void)[] = [];
-    const { config } = parseConfig('action "local" maildir\nmatch for local action "local"\n', { file: 'smtpd.conf' });
-    const lines: string[] = [];
-    const log = createLogger({ verbose: 0, trace: new Set(), format: 'foreground', write: (l) => lines.push(l) });
-    const keep = (socket: Socket) => {
-      const close = socket.destroy.bind(socket);
-      socket.destroy = () => socket;
-      handed.push(() => close());
-    };
-    const dispatcher = { control: { request: async (_msg: unknown, { handle }: { handle: Socket }) => (keep(handle), {}) } };
-    const open = parentServices({
-      config, log, verbose: 0, trace: new Set(), foreground: true, maxAgents: 2,
-      supervisor: () => ({ get: () => dispatcher }) as never,
-    })('dispatcher')['parent.agent.open'];
-    const nobody = { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' };
+    const agents = agentParent({ maxAgents: 2 });
     const daemon = { name: 'daemon', uid: 1, gid: 1, home: '/usr/sbin' };
     const bin = { name: 'bin', uid: 2, gid: 2, home: '/bin' };
-    const ask = (user: typeof nobody) => open({ type: 'parent.agent.open', token: randomBytes(8).toString('hex'), user }, undefined);
-    const pids: number[] = [];
     try {
-      for (const user of [nobody, daemon]) pids.push(Number((await ask(user)).pid));
-      expect(await ask(bin)).toEqual({ full: 'no delivery agent for bin for now: 2 already run, the most there may be' });
-      expect(lines.filter((l) => l.startsWith('warn:')).map((l) => l.trimEnd())).toEqual([
+      for (const user of [nobody, daemon]) agents.pids.push(Number((await agents.ask(user)).pid));
+      expect(await agents.ask(bin)).toEqual({ full: 'no delivery agent for bin for now: 2 already run, the most there may be' });
+      expect(agents.lines.filter((l) => l.startsWith('warn:')).map((l) => l.trimEnd())).toEqual([
         'warn: smtpd: refusing a delivery agent for bin (uid 2, gid 2): 2 delivery agents already run, the most there may be',
       ]);
       // nobody's agent is let go, as the dispatcher does with an idle one: it exits, and bin's may start.
-      handed[0]!();
-      const deadline = Date.now() + 10_000;
-      while (existsSync(`/proc/${pids[0]}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, 100));
-      const third = await ask(bin);
-      pids.push(Number(third.pid));
+      await agents.letGo(0);
+      const third = await agents.ask(bin);
+      agents.pids.push(Number(third.pid));
       expect(third.pid).toMatch(/^\d+$/);
     } finally {
-      for (const close of handed) close();
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // exited already, as it should once its socket closed
-        }
-      }
+      agents.stop();
     }
   });
 });
