@@ -672,39 +672,41 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:
     expect(most).toBe(7);
   });
 
-  it('an agent whose user writes garbage to its socket to the parent is cut off; the root parent and the daemon go on', async () => {
+  /** A daemon that has delivered one message to nobody, and the pid of nobody's delivery agent. */
+  async function withNobodysAgent() {
     const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
     const daemon = await startServing(conf, spool);
     running.push(daemon);
     expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
     await mailIn(join(dir, 'mail', 'nobody'), 1);
     const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
-    const agent = Number(/pid (\d+)/.exec(started)![1]);
+    return { port, dir, daemon, agent: Number(/pid (\d+)/.exec(started)![1]) };
+  }
+
+  /** Whether process `pid` is gone within ten seconds. */
+  async function gone(pid: number): Promise<boolean> {
+    const deadline = Date.now() + 10_000;
+    while (existsSync(`/proc/${pid}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    return !existsSync(`/proc/${pid}`);
+  }
+
+  it('an agent whose user writes garbage to its socket to the parent is cut off; the root parent and the daemon go on', async () => {
+    const { port, dir, daemon, agent } = await withNobodysAgent();
     // Over Node's IPC channel, a line that is not JSON threw inside the parent.
     writeOnDescriptor(agent, 3, Buffer.concat([Buffer.from('not json\n'.repeat(4)), Buffer.alloc(64, 0xff)]), 'nobody');
     await daemon.waitFor(/^warn: smtpd: delivery agent for nobody: channel to the parent closed: (bad framing|a frame is not JSON)/, 10_000);
     // The agent is gone, the parent is not, and the next message gets a new agent.
-    const deadline = Date.now() + 10_000;
-    while (existsSync(`/proc/${agent}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(existsSync(`/proc/${agent}`)).toBe(false);
+    expect(await gone(agent)).toBe(true);
     expect(existsSync(`/proc/${daemon.pid}`)).toBe(true);
     expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
     await mailIn(join(dir, 'mail', 'nobody'), 2);
   });
 
   it('an agent whose user writes garbage to its socket to the dispatcher is dropped with a warning naming the user; the next message gets a new agent', async () => {
-    const { port, dir, conf, spool } = await setUp((dir) => localAndHold(dir));
-    const daemon = await startServing(conf, spool);
-    running.push(daemon);
-    expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
-    await mailIn(join(dir, 'mail', 'nobody'), 1);
-    const started = await daemon.waitFor(/delivery agent for nobody started \(pid \d+\)/);
-    const agent = Number(/pid (\d+)/.exec(started)![1]);
+    const { port, dir, daemon, agent } = await withNobodysAgent();
     writeOnDescriptor(agent, 4, Buffer.from([0, 0, 0, 9, 0, ...Buffer.from('not json')]), 'nobody');
     await daemon.waitFor(/^warn: dispatcher: dropped the channel to the delivery agent for nobody \(uid 65534\): a frame is not JSON$/, 10_000);
-    const deadline = Date.now() + 10_000;
-    while (existsSync(`/proc/${agent}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(existsSync(`/proc/${agent}`)).toBe(false);
+    expect(await gone(agent)).toBe(true);
     expect(swaks(port, 'nobody@example.org').stdout).toMatch(/<- {2}250 /);
     await mailIn(join(dir, 'mail', 'nobody'), 2);
   });
