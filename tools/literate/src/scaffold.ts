@@ -90,7 +90,7 @@ in impl/ with a region and quote it here:
 
 ## Try it
 
-Run this chapter's example yourself with \`pnpm example ${slug}/hello\`:
+Run this chapter's example yourself with \`npx -y pnpm@10 example ${slug}/hello\`:
 
 <Example name="${slug}/hello" />
 `;
