@@ -75,7 +75,7 @@ export class HeaderScan {
         if (this.state === 'value') continue;
       }
       if (this.state === 'name') {
-        if (c === COLON) {
+        if (c === COLON && this.name !== '') {
           this.field(this.name.toLowerCase());
           this.state = 'value';
         } else if (c > SP && c < 0x7f) {

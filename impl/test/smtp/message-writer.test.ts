@@ -46,6 +46,13 @@ describe('a header section that ends without a blank line', () => {
     }
   });
 
+  it('takes a line that starts with its colon for the body: a field has a name (RFC 5322 3.6.8)', async () => {
+    for (const size of SIZES) {
+      expect(await store('Subject: x\r\n:oops\r\n', size)).toBe('Subject: x\r\n\r\n:oops\r\n');
+      expect(await store(': no name\r\n', size)).toBe('\r\n: no name\r\n');
+    }
+  });
+
   it('on a submission listener, gets the added fields, then the blank line', async () => {
     for (const size of SIZES) {
       expect(await store('Subject: x\r\nhello\r\n', size, true)).toBe('Subject: x\r\nDate: D\r\nMessage-ID: <M>\r\n\r\nhello\r\n');
