@@ -13,15 +13,15 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { haveDovecot, startDovecot } from './dovecot.ts';
+import { haveDovecot, startDovecot, stopDovecot } from './dovecot.ts';
 import { canMountVarMail, cleanUpAfterEach, debianMailSpool, freePort, startDaemonWithVarMail, workDir } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
 const NOBODY = 65534;
 const MAX_SIZE = 100_000;
 let dovecot: ChildProcess | undefined;
-afterEach(() => {
-  dovecot?.kill('SIGTERM');
+afterEach(async () => {
+  await stopDovecot(dovecot);
   dovecot = undefined;
 });
 

@@ -27,7 +27,7 @@ async function listening(port: number, timeoutMs: number): Promise<void> {
 /**
  * Starts Dovecot storing mail for any user under dir/home/<user>/Maildir
  * as nobody, and waits until its LMTP port takes connections. The caller
- * stops the process it returns.
+ * stops the process it returns, with stopDovecot.
  */
 export async function startDovecot(dir: string): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort();
@@ -49,4 +49,18 @@ export async function startDovecot(dir: string): Promise<{ port: number; proc: C
     throw e;
   }
   return { port, proc };
+}
+
+/**
+ * Stops Dovecot and waits until it has exited: it writes to its state
+ * directory as it goes, so a test that removed the directory right after
+ * the signal could fail with ENOTEMPTY. SIGKILL after five seconds.
+ */
+export async function stopDovecot(proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const late = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(late);
 }

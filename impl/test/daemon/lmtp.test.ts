@@ -7,14 +7,14 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDovecot } from './dovecot.ts';
+import { startDovecot, stopDovecot } from './dovecot.ts';
 import { cleanUpAfterEach, freePort, startServing, workDir } from './helpers.ts';
 
 const { running, dirs } = cleanUpAfterEach();
 const asRoot = process.getuid?.() === 0;
 let dovecot: ChildProcess | undefined;
-afterEach(() => {
-  dovecot?.kill('SIGTERM');
+afterEach(async () => {
+  await stopDovecot(dovecot);
   dovecot = undefined;
 });
 
