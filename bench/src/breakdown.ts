@@ -20,9 +20,9 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { summarizeProfile } from './cpu-profile.ts';
 import { runLoad } from './load-client.ts';
+import { commandLine } from './command-line.ts';
 import { CLK_TCK, countFiles, moveToCur, sleep } from './proc.ts';
 import { oursWith } from './servers/ours.ts';
 
@@ -31,34 +31,19 @@ const USAGE =
   '         [--rounds 1] [--warmup 20x100] [--strace PREFIX] [--strace-detail NAME] [--perf FILE] [--perf-stat PREFIX]\n' +
   '         [--cpu-prof DIR] [--queue fs|log]\n';
 
-let parsed;
-try {
-  parsed = parseArgs({
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      sessions: { type: 'string' },
-      messages: { type: 'string' },
-      connections: { type: 'string' },
-      rounds: { type: 'string' },
-      strace: { type: 'string' },
-      'strace-detail': { type: 'string' },
-      perf: { type: 'string' },
-      queue: { type: 'string' },
-      warmup: { type: 'string' },
-      'perf-stat': { type: 'string' },
-      'cpu-prof': { type: 'string' },
-    },
-    strict: true,
-  });
-} catch (e) {
-  process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-  process.exit(2);
-}
-const { values: args } = parsed;
-if (args.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const args = commandLine({
+  sessions: { type: 'string' },
+  messages: { type: 'string' },
+  connections: { type: 'string' },
+  rounds: { type: 'string' },
+  strace: { type: 'string' },
+  'strace-detail': { type: 'string' },
+  perf: { type: 'string' },
+  queue: { type: 'string' },
+  warmup: { type: 'string' },
+  'perf-stat': { type: 'string' },
+  'cpu-prof': { type: 'string' },
+}, USAGE);
 
 interface Sample { pid: number; ppid: number; name: string; user: number; sys: number; ns: number; waitNs: number }
 

@@ -10,31 +10,16 @@
  */
 import { rmSync, watch } from 'node:fs';
 import { Socket } from 'node:net';
-import { parseArgs } from 'node:util';
+import { commandLine } from './command-line.ts';
 import { percentile } from './load-client.ts';
 import { moveToCur, sleep } from './proc.ts';
 import { oursWith } from './servers/ours.ts';
 
 const USAGE = 'usage: node --import tsx bench/src/phases.ts [--messages 100] [--rounds 3] [--warmup 2000] [--queue fs|log]\n';
 
-let parsed;
-try {
-  parsed = parseArgs({
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      messages: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' }, queue: { type: 'string' },
-    },
-    strict: true,
-  });
-} catch (e) {
-  process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-  process.exit(2);
-}
-const { values: args } = parsed;
-if (args.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const args = commandLine({
+  messages: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' }, queue: { type: 'string' },
+}, USAGE);
 const M = Number(args.messages ?? 100);
 const warmRounds = Math.ceil(Number(args.warmup ?? 2000) / M);
 const srv = await oursWith(args.queue ?? 'fs').start();
